@@ -1,0 +1,1 @@
+"""reml-bench: the shared package (tasks, functional networks, the adaptation harness, I/O)."""

@@ -1,0 +1,286 @@
+"""Typed, validated configuration: one frozen dataclass per section of ``params.yaml``.
+
+Every stage parses the whole file with :func:`load_params` (so a typo anywhere is caught before any
+compute), then reads only its own section and the shared sections it lists in ``dvc.yaml``.
+Errors are :class:`ConfigError` whose message starts with the dotted key, e.g.
+``train_pretrained.lr: must be > 0, got -0.1``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A value in params.yaml is missing, unknown, of the wrong type or out of range."""
+
+
+def _require(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}: {message}")
+
+
+def _check_range(key: str, value: tuple[float, float], low: float | None = None) -> None:
+    lo, hi = value
+    _require(lo <= hi, key, f"min {lo} > max {hi}; give [min, max] with min <= max")
+    if low is not None:
+        _require(lo >= low, key, f"min must be >= {low}, got {lo}")
+
+
+def _check_seed(key: str, seed: int) -> None:
+    _require(seed >= 0, key, f"must be a non-negative integer, got {seed}")
+
+
+# --------------------------------------------------------------------------- shared sections
+
+
+@dataclass(frozen=True)
+class SinusoidConfig:
+    """Sinusoid task distribution y = A·sin(x − φ) (Finn et al. 2017, Sec. 5.1)."""
+
+    amplitude: tuple[float, float]  # [min, max] of A, sampled uniformly
+    phase: tuple[float, float]  # [min, max] of φ, sampled uniformly
+    x_range: tuple[float, float]  # [min, max] of the inputs x, sampled uniformly
+
+    def __post_init__(self) -> None:
+        _check_range("amplitude", self.amplitude, low=0.0)
+        _check_range("phase", self.phase)
+        _check_range("x_range", self.x_range)
+        _require(self.x_range[0] < self.x_range[1], "x_range", "must have min < max")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The functional MLP every sinusoid method uses (Finn: 1-40-40-1 ReLU)."""
+
+    hidden: tuple[int, ...]  # widths of the hidden layers
+
+    def __post_init__(self) -> None:
+        _require(len(self.hidden) >= 1, "hidden", "needs at least one hidden layer")
+        _require(all(h >= 1 for h in self.hidden), "hidden", f"widths must be >= 1, got {list(self.hidden)}")
+
+
+@dataclass(frozen=True)
+class AdaptationConfig:
+    """The one test-time fine-tuning routine every method is scored with."""
+
+    optimizer: Literal["sgd", "adam"]  # SGD as in Finn; Adam as in the REML thesis
+    steps: int  # gradient steps on the K support points; the query MSE is recorded after each
+    shots: tuple[int, ...]  # the K values evaluated (Finn: 5, 10, 20)
+    lr_grid: tuple[float, ...]  # step sizes tried on validation tasks by methods that tune theirs
+
+    def __post_init__(self) -> None:
+        _require(self.steps >= 1, "steps", f"must be >= 1, got {self.steps}")
+        _require(len(self.shots) >= 1, "shots", "needs at least one K")
+        _require(all(k >= 1 for k in self.shots), "shots", f"every K must be >= 1, got {list(self.shots)}")
+        _require(len(set(self.shots)) == len(self.shots), "shots", f"has duplicates: {list(self.shots)}")
+        _require(len(self.lr_grid) >= 1, "lr_grid", "needs at least one step size")
+        _require(
+            all(lr > 0 and math.isfinite(lr) for lr in self.lr_grid),
+            "lr_grid",
+            f"step sizes must be finite and > 0, got {list(self.lr_grid)}",
+        )
+
+
+# --------------------------------------------------------------------------- stage sections
+
+
+@dataclass(frozen=True)
+class GenerateTasksConfig:
+    """The fixed meta-test set (scored by every method) and the validation set (for tuning)."""
+
+    seed: int
+    n_test: int  # test tasks (Finn: 600)
+    n_val: int  # validation tasks, used only to tune step sizes, never for scoring
+    k_max: int  # support points stored per task; K = k uses the first k
+    n_query: int  # query points per task, used only for scoring
+
+    def __post_init__(self) -> None:
+        _check_seed("seed", self.seed)
+        for name in ("n_test", "n_val", "k_max", "n_query"):
+            value = getattr(self, name)
+            _require(value >= 1, name, f"must be >= 1, got {value}")
+        _require(self.n_test >= 2, "n_test", f"must be >= 2 for a confidence interval, got {self.n_test}")
+
+
+@dataclass(frozen=True)
+class TrainScratchConfig:
+    """`scratch`: a random initialisation, fine-tuned at test with a step size tuned on validation tasks."""
+
+    seed: int
+
+    def __post_init__(self) -> None:
+        _check_seed("seed", self.seed)
+
+
+@dataclass(frozen=True)
+class JointRegressionConfig:
+    """`pretrained` / `oracle`: one network regressing tasks sampled from the whole distribution."""
+
+    seed: int
+    iterations: int  # Adam steps
+    tasks_per_batch: int  # tasks sampled per step
+    points_per_task: int  # (x, y) points per task per step
+    lr: float  # Adam learning rate
+
+    def __post_init__(self) -> None:
+        _check_seed("seed", self.seed)
+        for name in ("iterations", "tasks_per_batch", "points_per_task"):
+            value = getattr(self, name)
+            _require(value >= 1, name, f"must be >= 1, got {value}")
+        _require(self.lr > 0 and math.isfinite(self.lr), "lr", f"must be > 0, got {self.lr}")
+
+
+METHOD_NAMES = ("scratch", "pretrained", "oracle")
+
+
+@dataclass(frozen=True)
+class EvaluateFewshotConfig:
+    """Scoring of every method on the fixed test tasks."""
+
+    methods: tuple[str, ...]  # which methods' checkpoints to score, in table order
+    n_examples: int  # test tasks whose fits are drawn in the example figure
+
+    def __post_init__(self) -> None:
+        _require(len(self.methods) >= 1, "methods", "needs at least one method")
+        unknown = [m for m in self.methods if m not in METHOD_NAMES]
+        _require(not unknown, "methods", f"unknown {unknown}; allowed: {list(METHOD_NAMES)}")
+        _require(len(set(self.methods)) == len(self.methods), "methods", f"has duplicates: {list(self.methods)}")
+        _require(self.n_examples >= 1, "n_examples", f"must be >= 1, got {self.n_examples}")
+
+
+@dataclass(frozen=True)
+class MakeFiguresConfig:
+    """Rendering of the seaborn figures."""
+
+    dpi: int
+    example_steps: tuple[int, ...]  # adaptation steps shown in the example-fit figure (Finn Fig. 2)
+
+    def __post_init__(self) -> None:
+        _require(20 <= self.dpi <= 600, "dpi", f"must be in [20, 600], got {self.dpi}")
+        _require(
+            len(self.example_steps) >= 1 and all(s >= 0 for s in self.example_steps),
+            "example_steps",
+            f"must be non-negative step counts, got {list(self.example_steps)}",
+        )
+
+
+PROFILES = ("quick", "paper", "tiny")
+
+
+@dataclass(frozen=True)
+class Params:
+    """The whole of params.yaml."""
+
+    profile: Literal["quick", "paper", "tiny"]  # which profile these values came from (see profiles/)
+    reports_dir: str  # where committed results go: reports/ for quick, reports/paper for paper
+    sinusoid: SinusoidConfig
+    model: ModelConfig
+    adaptation: AdaptationConfig
+    generate_tasks: GenerateTasksConfig
+    train_scratch: TrainScratchConfig
+    train_pretrained: JointRegressionConfig
+    train_oracle: JointRegressionConfig
+    evaluate_fewshot: EvaluateFewshotConfig
+    make_figures: MakeFiguresConfig
+
+    def __post_init__(self) -> None:
+        _require(
+            bool(self.reports_dir) and not Path(self.reports_dir).is_absolute(),
+            "reports_dir",
+            f"must be a relative path inside the repository, got {self.reports_dir!r}",
+        )
+        largest = max(self.adaptation.shots)
+        _require(
+            largest <= self.generate_tasks.k_max,
+            "adaptation.shots",
+            f"K = {largest} exceeds generate_tasks.k_max = {self.generate_tasks.k_max}",
+        )
+        too_far = [s for s in self.make_figures.example_steps if s > self.adaptation.steps]
+        _require(
+            not too_far,
+            "make_figures.example_steps",
+            f"{too_far} exceed adaptation.steps = {self.adaptation.steps}",
+        )
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, key)
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        _require(value in allowed, key, f"got {value!r}; allowed: {list(allowed)}")
+        return value
+    if origin is tuple:
+        args = typing.get_args(tp)
+        _require(isinstance(value, list | tuple), key, f"expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], v, f"{key}[{i}]") for i, v in enumerate(value))
+        _require(len(value) == len(args), key, f"expected a list of {len(args)} values, got {value!r}")
+        return tuple(_coerce(a, v, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True)))
+    if tp is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        _require(ok, key, f"expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        _require(ok, key, f"expected an integer, got {value!r}")
+        return value
+    if tp is str:
+        _require(isinstance(value, str), key, f"expected a string, got {value!r}")
+        return value
+    if tp is bool:
+        _require(isinstance(value, bool), key, f"expected true or false, got {value!r}")
+        return value
+    if isinstance(tp, types.UnionType):  # pragma: no cover - not used yet
+        raise TypeError(f"unions are not supported in configs ({key})")
+    raise TypeError(f"unsupported config type {tp!r} for {key}")
+
+
+def from_dict(cls: type[T], data: Any, key: str) -> T:
+    """Build the dataclass ``cls`` from a parsed YAML mapping, rejecting unknown or missing keys."""
+    _require(isinstance(data, dict), key, f"expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for name in data:
+        _require(name in names, f"{key}.{name}" if key else name, f"unknown key; allowed keys: {', '.join(names)}")
+    for name in names:
+        _require(name in data, f"{key}.{name}" if key else name, "missing (every key must be given in params.yaml)")
+    kwargs = {n: _coerce(hints[n], data[n], f"{key}.{n}" if key else n) for n in names}
+    try:
+        return cls(**kwargs)
+    except ConfigError as err:
+        raise ConfigError(f"{key}.{err}" if key else str(err)) from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate the whole params file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found (run from the repository root)")
+    with path.open() as f:
+        data = yaml.safe_load(f)
+    return from_dict(Params, data, "")
+
+
+def to_dict(config: Any) -> Any:
+    """A plain, YAML/JSON-friendly copy of a config (tuples become lists)."""
+    if dataclasses.is_dataclass(config):
+        return {f.name: to_dict(getattr(config, f.name)) for f in dataclasses.fields(config)}
+    if isinstance(config, tuple | list):
+        return [to_dict(v) for v in config]
+    return config

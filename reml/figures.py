@@ -1,0 +1,128 @@
+"""Seaborn figures for the report. Pure functions from tables to matplotlib figures, plus a saver."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: no display is ever needed
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from reml.io import atomic_path  # noqa: E402
+
+# Fixed colours per method, so a method looks the same in every figure and every later issue.
+METHOD_ORDER = (
+    "scratch",
+    "pretrained",
+    "oracle",
+    "maml",
+    "fomaml",
+    "reptile",
+    "reml_ppo",
+    "reml_maskable",
+    "reml_lstm",
+)
+
+
+def method_colors(methods: Sequence[str]) -> dict[str, tuple[float, float, float]]:
+    palette = sns.color_palette("tab10", n_colors=10) + sns.color_palette("Set2", n_colors=8)
+    known = [m for m in METHOD_ORDER]
+    extra = [m for m in methods if m not in known]
+    return {m: palette[i % len(palette)] for i, m in enumerate(known + extra) if m in methods}
+
+
+def learning_curves(curves: pd.DataFrame, methods: Sequence[str], shots: Sequence[int]) -> plt.Figure:
+    """Query MSE vs gradient steps, one panel per K, one line per method with a 95% CI band (Finn Fig. 3)."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    colors = method_colors(methods)
+    fig, axes = plt.subplots(1, len(shots), figsize=(4.2 * len(shots), 3.6), sharey=True, squeeze=False)
+    for ax, k in zip(axes[0], shots, strict=True):
+        for method in methods:
+            mean, ci = curves[f"{method}_k{k}"], curves[f"{method}_k{k}_ci95"]
+            style = "--" if method == "oracle" else "-"
+            sns.lineplot(
+                x=curves["step"],
+                y=mean,
+                ax=ax,
+                label=method,
+                color=colors[method],
+                linestyle=style,
+                marker="o",
+                markersize=4,
+            )
+            ax.fill_between(curves["step"], mean - ci, mean + ci, color=colors[method], alpha=0.2, linewidth=0)
+        ax.set_title(f"K = {k}")
+        ax.set_xlabel("gradient steps")
+        ax.set_ylabel("query MSE (mean ± 95% CI)")
+        ax.legend().remove()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(methods), frameon=False)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig
+
+
+def example_fits(examples: pd.DataFrame, k: int, steps: Sequence[int], methods: Sequence[str]) -> plt.Figure:
+    """Fits on a few test tasks after the given numbers of steps, support points marked (Finn Fig. 2)."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    colors = method_colors(methods)
+    tasks = sorted(examples.loc[examples.kind == "truth", "task"].unique())
+    fig, axes = plt.subplots(
+        len(tasks), len(steps), figsize=(3.6 * len(steps), 2.6 * len(tasks)), sharex=True, sharey="row", squeeze=False
+    )
+    for row, task in enumerate(tasks):
+        of_task = examples[examples.task == task]
+        truth = of_task[of_task.kind == "truth"]
+        support = of_task[(of_task.kind == "support") & (of_task.k == k)]
+        for col, step in enumerate(steps):
+            ax = axes[row][col]
+            ax.plot(truth.x, truth.y, color="black", linewidth=1.5, label="ground truth")
+            for method in methods:
+                pred = of_task[
+                    (of_task.kind == "prediction")
+                    & (of_task.k == k)
+                    & (of_task.method == method)
+                    & (of_task.step == step)
+                ]
+                ax.plot(
+                    pred.x,
+                    pred.y,
+                    color=colors[method],
+                    linewidth=1.2,
+                    linestyle="--" if method == "oracle" else "-",
+                    label=method,
+                )
+            ax.scatter(support.x, support.y, color="black", marker="^", s=30, zorder=5, label=f"{k} support points")
+            if row == 0:
+                ax.set_title(f"after {step} step{'s' if step != 1 else ''}")
+            if col == 0:
+                ax.set_ylabel(f"test task {task}")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
+def training_curves(logs: dict[str, pd.DataFrame]) -> plt.Figure:
+    """Training MSE vs iteration for the methods that train (``iteration, train_mse`` tables)."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    colors = method_colors(list(logs))
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for method, log in logs.items():
+        sns.lineplot(x=log["iteration"], y=log["train_mse"], ax=ax, label=method, color=colors[method])
+    ax.set_yscale("log")
+    ax.set_xlabel("training iteration")
+    ax.set_ylabel("training MSE (window mean)")
+    fig.tight_layout()
+    return fig
+
+
+def save_png(fig: plt.Figure, path: str | Path, dpi: int) -> None:
+    """Write a PNG atomically, without the matplotlib version stamp, so reruns give identical bytes."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, metadata={"Software": None})
+    plt.close(fig)

@@ -1,0 +1,9 @@
+"""Published numbers we compare with (see shared/docs/protocol.md)."""
+
+# Finn, Abbeel & Levine (2017), appendix Table 2: sinusoid regression, 5-shot query MSE after
+# 1 / 5 / 10 gradient steps (MAML meta-trained with K = 10). No confidence intervals were published.
+FINN_SINUSOID_K5: dict[str, dict[int, float]] = {
+    "pretrained": {1: 2.41, 5: 2.23, 10: 2.19},
+    "maml": {1: 0.67, 5: 0.38, 10: 0.35},
+}
+FINN_CITATION = "Finn et al. 2017, Table 2"

@@ -1,0 +1,118 @@
+"""The task interface shared by every family: a fixed set of tasks, each with support and query data.
+
+A meta-test set is sampled once (stage ``generate_tasks``), saved, and scored by every method, so
+that all methods see identical tasks. Support points are what a method may adapt on; query points
+are used only to score it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from reml.io import ArtifactError, atomic_path, require_file
+
+
+@dataclass(frozen=True)
+class TaskSet:
+    """``n`` regression tasks.
+
+    Shapes: ``support_x`` (n, K_max, d_in), ``support_y`` (n, K_max, d_out), ``query_x`` (n, Q, d_in),
+    ``query_y`` (n, Q, d_out), ``task_params`` (n, P), the true parameters of each task (used only by
+    the oracle baseline, and for plotting).
+    """
+
+    support_x: Tensor
+    support_y: Tensor
+    query_x: Tensor
+    query_y: Tensor
+    task_params: Tensor
+    param_names: tuple[str, ...]
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = self.support_x.shape[0]
+        for name in ("support_y", "query_x", "query_y", "task_params"):
+            if getattr(self, name).shape[0] != n:
+                raise ValueError(f"TaskSet.{name} has {getattr(self, name).shape[0]} tasks, support_x has {n}")
+        if self.task_params.shape[1] != len(self.param_names):
+            raise ValueError(f"task_params has {self.task_params.shape[1]} columns for names {self.param_names}")
+
+    def __len__(self) -> int:
+        return self.support_x.shape[0]
+
+    @property
+    def k_max(self) -> int:
+        return self.support_x.shape[1]
+
+    def with_shots(self, k: int) -> TaskSet:
+        """The same tasks with only their first ``k`` support points (the K-shot view)."""
+        if not 1 <= k <= self.k_max:
+            raise ValueError(f"K = {k} is outside [1, {self.k_max}] (the task set stores {self.k_max} support points)")
+        return TaskSet(
+            self.support_x[:, :k],
+            self.support_y[:, :k],
+            self.query_x,
+            self.query_y,
+            self.task_params,
+            self.param_names,
+            self.metadata,
+        )
+
+    def subset(self, index: slice | Tensor) -> TaskSet:
+        """A subset of the tasks."""
+        return TaskSet(
+            self.support_x[index],
+            self.support_y[index],
+            self.query_x[index],
+            self.query_y[index],
+            self.task_params[index],
+            self.param_names,
+            self.metadata,
+        )
+
+
+class TaskDistribution(Protocol):
+    """What every task family provides."""
+
+    param_names: tuple[str, ...]
+
+    def sample(self, n_tasks: int, n_support: int, n_query: int, generator: torch.Generator) -> TaskSet:
+        """Sample ``n_tasks`` tasks with fresh support and query points."""
+        ...
+
+
+_TENSORS = ("support_x", "support_y", "query_x", "query_y", "task_params")
+
+
+def save_taskset(path: str | Path, tasks: TaskSet) -> None:
+    """Write a task set as safetensors (no pickle, byte-identical for identical tasks)."""
+    tensors = {name: getattr(tasks, name).contiguous() for name in _TENSORS}
+    metadata = {"param_names": json.dumps(list(tasks.param_names)), **tasks.metadata}
+    with atomic_path(path) as tmp:
+        save_file(tensors, tmp, metadata=metadata)
+
+
+def load_taskset(path: str | Path, made_by: str = "generate_tasks") -> TaskSet:
+    """Read a task set written by :func:`save_taskset`, with an error that names the file if it is bad."""
+    path = require_file(path, made_by)
+    try:
+        tensors = load_file(path)
+        with safe_open(path, "pt") as f:
+            metadata = dict(f.metadata() or {})
+    except (SafetensorError, OSError) as err:
+        raise ArtifactError(f"{path}: not a readable task set ({err}); rerun `dvc repro {made_by}`") from None
+    missing = [n for n in _TENSORS if n not in tensors]
+    if missing or "param_names" not in metadata:
+        raise ArtifactError(
+            f"{path}: malformed task set, missing {missing or ['param_names']}; rerun `dvc repro {made_by}`"
+        )
+    names = tuple(json.loads(metadata.pop("param_names")))
+    return TaskSet(**{n: tensors[n] for n in _TENSORS}, param_names=names, metadata=metadata)

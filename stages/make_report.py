@@ -1,0 +1,61 @@
+"""Stage make_report: write reports/report.md from the committed metrics, curves and figures."""
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from reml import report, stage
+from reml.io import require_file, write_text
+
+CURVES_CAPTION = "Query MSE vs gradient steps, mean and 95% CI over test tasks (Finn et al. Fig. 3 style)"
+
+
+def run(args, params):
+    curves = pd.read_csv(require_file(args.curves, "evaluate_fewshot"))
+    methods_info = json.loads(require_file(args.methods, "evaluate_fewshot").read_text())
+    methods = list(params.evaluate_fewshot.methods)
+    out = Path(args.out)
+    captions = {
+        CURVES_CAPTION: "curves.png",
+        **{
+            f"Example fits on test tasks, K = {k} (Finn et al. Fig. 2 style)": f"examples_k{k}.png"
+            for k in params.adaptation.shots
+        },
+        "Training MSE of the jointly trained baselines": "training.png",
+    }
+    figures = {}
+    for caption, name in captions.items():
+        path = require_file(Path(args.figures_dir) / name, "make_figures")
+        figures[caption] = os.path.relpath(path, out.parent)
+    setup = report.SinusoidSetup(
+        n_test=params.generate_tasks.n_test,
+        n_query=params.generate_tasks.n_query,
+        shots=params.adaptation.shots,
+        steps=params.adaptation.steps,
+        optimizer=params.adaptation.optimizer,
+    )
+    text = report.render(
+        profile=params.profile,
+        revision=stage.source_revision(),
+        torch_version=torch.__version__,
+        setup=setup,
+        methods=methods,
+        step_sizes={m: methods_info[m]["step_sizes"] for m in methods},
+        curves=curves,
+        figures=figures,
+        params_text=Path(args.params).read_text(),
+    )
+    write_text(out, text)
+    stage.wrote(out)
+
+
+if __name__ == "__main__":
+    p = stage.parser(__doc__)
+    p.add_argument("--curves", required=True)
+    p.add_argument("--methods", required=True)
+    p.add_argument("--figures-dir", required=True)
+    p.add_argument("--out", required=True)
+    stage.main(run, p)

@@ -1,0 +1,31 @@
+"""Stage train_oracle: the `oracle` baseline, the same regression given the true amplitude and phase as inputs."""
+
+from baselines.joint import fit_joint_baseline, write_training_log
+from reml import stage
+from reml.checkpoint import save_checkpoint
+from reml.config import to_dict
+from reml.nets import MLP, input_dim
+from reml.tasks import load_taskset
+
+INPUTS = "x+task_params"
+
+
+def run(args, params):
+    cfg = params.train_oracle
+    val_tasks = load_taskset(args.val_tasks)
+    distribution = stage.sinusoid_distribution(params.sinusoid)
+    model = MLP((input_dim(INPUTS, 1, len(distribution.param_names)), *params.model.hidden, 1))
+    config = to_dict(cfg) | {"model": to_dict(params.model), "sinusoid": to_dict(params.sinusoid)}
+    ckpt, log = fit_joint_baseline("oracle", model, distribution, INPUTS, cfg, val_tasks, params.adaptation, config)
+    save_checkpoint(args.out, ckpt)
+    write_training_log(args.log_out, log)
+    print(f"oracle: final train MSE {log.loss[-1]:.4f}, fine-tuning step sizes {ckpt.step_sizes} (K -> lr)")
+    stage.wrote(args.out, args.log_out)
+
+
+if __name__ == "__main__":
+    p = stage.parser(__doc__)
+    p.add_argument("--val-tasks", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--log-out", required=True)
+    stage.main(run, p)

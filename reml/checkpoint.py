@@ -6,7 +6,6 @@ metadata, so that provenance travels with the weights.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from reml.io import ArtifactError, atomic_path, require_file
+from reml.io import ArtifactError, atomic_path, pack_metadata, require_file, unpack_metadata
 from reml.nets import MLP, InputKind, Params
 
 _INPUT_KINDS = ("x", "x+task_params")
@@ -51,16 +50,16 @@ class Checkpoint:
 
 
 def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
-    metadata = {
+    meta = {
         "method": ckpt.method,
-        "sizes": json.dumps(list(ckpt.sizes)),
+        "sizes": list(ckpt.sizes),
         "inputs": ckpt.inputs,
-        "step_sizes": json.dumps({str(k): lr for k, lr in sorted(ckpt.step_sizes.items())}),
-        "config": json.dumps(ckpt.config, sort_keys=True),
-        "info": json.dumps(ckpt.info, sort_keys=True),
+        "step_sizes": {str(k): lr for k, lr in sorted(ckpt.step_sizes.items())},
+        "config": ckpt.config,
+        "info": ckpt.info,
     }
     with atomic_path(path) as tmp:
-        save_file({k: v.contiguous() for k, v in ckpt.params.items()}, tmp, metadata=metadata)
+        save_file({k: v.contiguous() for k, v in ckpt.params.items()}, tmp, metadata=pack_metadata(meta))
 
 
 def load_checkpoint(path: str | Path, made_by: str) -> Checkpoint:
@@ -69,17 +68,17 @@ def load_checkpoint(path: str | Path, made_by: str) -> Checkpoint:
     try:
         params = load_file(path)
         with safe_open(path, "pt") as f:
-            meta = dict(f.metadata() or {})
+            meta = unpack_metadata(f.metadata())
         ckpt = Checkpoint(
             method=meta["method"],
-            sizes=tuple(json.loads(meta["sizes"])),
-            inputs=meta["inputs"],  # type: ignore[arg-type]
-            step_sizes={int(k): float(lr) for k, lr in json.loads(meta["step_sizes"]).items()},
+            sizes=tuple(meta["sizes"]),
+            inputs=meta["inputs"],
+            step_sizes={int(k): float(lr) for k, lr in meta["step_sizes"].items()},
             params=params,
-            config=json.loads(meta["config"]),
-            info=json.loads(meta["info"]),
+            config=meta["config"],
+            info=meta["info"],
         )
-    except (SafetensorError, OSError, KeyError, ValueError) as err:
+    except (SafetensorError, OSError, KeyError, ValueError, TypeError) as err:
         raise ArtifactError(f"{path}: not a valid checkpoint ({err!r}); rerun `dvc repro {made_by}`") from None
     if ckpt.inputs not in _INPUT_KINDS:
         raise ArtifactError(f"{path}: inputs {ckpt.inputs!r} not in {_INPUT_KINDS}; rerun `dvc repro {made_by}`")

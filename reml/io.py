@@ -43,6 +43,21 @@ def write_json(path: str | Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
+# safetensors writes its metadata map in hash order, so a file with several metadata keys is not
+# byte-identical from one save to the next (and DVC would see a changed hash). Keep everything under
+# one key, as sorted JSON.
+_METADATA_KEY = "reml"
+
+
+def pack_metadata(meta: dict[str, Any]) -> dict[str, str]:
+    return {_METADATA_KEY: json.dumps(meta, sort_keys=True)}
+
+
+def unpack_metadata(metadata: dict[str, str] | None) -> dict[str, Any]:
+    """Inverse of :func:`pack_metadata`; raises ``KeyError`` if the file was not written by it."""
+    return json.loads((metadata or {})[_METADATA_KEY])
+
+
 def require_file(path: str | Path, made_by: str) -> Path:
     """Return ``path`` if it is a file, else raise an error saying which stage makes it."""
     path = Path(path)

@@ -7,7 +7,6 @@ are used only to score it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -17,7 +16,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from reml.io import ArtifactError, atomic_path, require_file
+from reml.io import ArtifactError, atomic_path, pack_metadata, require_file, unpack_metadata
 
 
 @dataclass(frozen=True)
@@ -95,9 +94,9 @@ _TENSORS = ("support_x", "support_y", "query_x", "query_y", "task_params")
 def save_taskset(path: str | Path, tasks: TaskSet) -> None:
     """Write a task set as safetensors (no pickle, byte-identical for identical tasks)."""
     tensors = {name: getattr(tasks, name).contiguous() for name in _TENSORS}
-    metadata = {"param_names": json.dumps(list(tasks.param_names)), **tasks.metadata}
+    meta = {"param_names": list(tasks.param_names), "info": tasks.metadata}
     with atomic_path(path) as tmp:
-        save_file(tensors, tmp, metadata=metadata)
+        save_file(tensors, tmp, metadata=pack_metadata(meta))
 
 
 def load_taskset(path: str | Path, made_by: str = "generate_tasks") -> TaskSet:
@@ -106,13 +105,13 @@ def load_taskset(path: str | Path, made_by: str = "generate_tasks") -> TaskSet:
     try:
         tensors = load_file(path)
         with safe_open(path, "pt") as f:
-            metadata = dict(f.metadata() or {})
-    except (SafetensorError, OSError) as err:
+            meta = unpack_metadata(f.metadata())
+    except (SafetensorError, OSError, KeyError, ValueError) as err:
         raise ArtifactError(f"{path}: not a readable task set ({err}); rerun `dvc repro {made_by}`") from None
     missing = [n for n in _TENSORS if n not in tensors]
-    if missing or "param_names" not in metadata:
+    if missing or "param_names" not in meta:
         raise ArtifactError(
             f"{path}: malformed task set, missing {missing or ['param_names']}; rerun `dvc repro {made_by}`"
         )
-    names = tuple(json.loads(metadata.pop("param_names")))
-    return TaskSet(**{n: tensors[n] for n in _TENSORS}, param_names=names, metadata=metadata)
+    names = tuple(meta["param_names"])
+    return TaskSet(**{n: tensors[n] for n in _TENSORS}, param_names=names, metadata=dict(meta.get("info", {})))

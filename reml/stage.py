@@ -54,14 +54,14 @@ def wrote(*paths: str | Path) -> None:
         print(f"wrote {path}")
 
 
-# Paths whose last commit identifies the code and params behind a result (outputs are left out, so
-# committing results does not change it).
+# Paths whose last commit identifies the code behind a result. Outputs are left out, so committing
+# results does not change it; params.yaml is left out because the report embeds it verbatim, and a
+# profile switch must not make the code look modified.
 SOURCE_PATHS = (
     "reml",
     "baselines",
     "stages",
     "dvc.yaml",
-    "params.yaml",
     "profiles",
     "pyproject.toml",
     "constraints.txt",
@@ -69,7 +69,7 @@ SOURCE_PATHS = (
 
 
 def source_revision() -> str:
-    """The last git commit touching the code or params, with a note if they have uncommitted changes."""
+    """The last git commit touching the code, with a note if the code has uncommitted changes."""
 
     def git(*cmd: str) -> str:
         return subprocess.run(["git", *cmd], capture_output=True, text=True, check=True).stdout.strip()

@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -80,6 +81,8 @@ def test_tiny_profile_end_to_end(tmp_path):
     report = (reports / "report.md").read_text()
     assert "Profile: **tiny**" in report and "#### K = 20" in report and "figures/sinusoid/curves.png" in report
     assert "nan" not in report.lower()
+    # The profile switch edits params.yaml only: the report must still name a clean code commit.
+    assert re.search(r"Code: commit `[0-9a-f]{40}` \(", report), report[:400]
 
     second = dvc("repro", cwd=repo)
     assert second.returncode == 0, second.stderr

@@ -4,8 +4,8 @@ import shutil
 
 import pytest
 import yaml
-from conftest import REPO
 
+from conftest import REPO
 from reml.config import PROFILES, ConfigError, load_params
 from reml.profiles import PROFILE_DIR, apply_profile, leaves, load_overlay
 

@@ -3,9 +3,9 @@
 import pytest
 import torch
 import yaml
-from conftest import run_stage
 
 from baselines.joint import train_joint_regression
+from conftest import run_stage
 from reml.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from reml.io import ArtifactError
 from reml.nets import MLP

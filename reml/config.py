@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,6 +205,11 @@ class Params:
             "adaptation.shots",
             f"K = {largest} exceeds generate_tasks.k_max = {self.generate_tasks.k_max}",
         )
+        _require(
+            self.evaluate_fewshot.n_examples <= self.generate_tasks.n_test,
+            "evaluate_fewshot.n_examples",
+            f"{self.evaluate_fewshot.n_examples} exceeds generate_tasks.n_test = {self.generate_tasks.n_test}",
+        )
         too_far = [s for s in self.make_figures.example_steps if s > self.adaptation.steps]
         _require(
             not too_far,
@@ -246,8 +250,6 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     if tp is bool:
         _require(isinstance(value, bool), key, f"expected true or false, got {value!r}")
         return value
-    if isinstance(tp, types.UnionType):  # pragma: no cover - not used yet
-        raise TypeError(f"unions are not supported in configs ({key})")
     raise TypeError(f"unsupported config type {tp!r} for {key}")
 
 

@@ -48,6 +48,10 @@ def test_committed_params_are_valid():
             r"^adaptation\.shots: K = 20 exceeds generate_tasks\.k_max = 10",
         ),
         (lambda d: d["evaluate_fewshot"].update(methods=["maml2"]), r"^evaluate_fewshot\.methods: unknown \['maml2'\]"),
+        (
+            lambda d: d["make_figures"].update(example_steps=[0, 11]),
+            r"^make_figures\.example_steps: \[11\] exceed adaptation\.steps = 10",
+        ),
         (lambda d: d.update(profile="fast"), r"^profile: got 'fast'; allowed: \['quick', 'paper', 'tiny'\]"),
     ],
 )

@@ -8,29 +8,18 @@ inputs; its un-adapted error is the floor any method could reach.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
 from baselines.tuned import tuned_checkpoint
 from reml.checkpoint import Checkpoint
 from reml.config import AdaptationConfig, JointRegressionConfig
 from reml.harness import mse
-from reml.io import write_text
 from reml.nets import MLP, InputKind, Params, make_inputs
 from reml.seeding import generator
 from reml.tasks.base import TaskDistribution, TaskSet
-
-
-@dataclass(frozen=True)
-class TrainingLog:
-    """Mean training MSE over each window of ``every`` iterations."""
-
-    iterations: list[int]
-    loss: list[float]
+from reml.traininglog import TrainingLog, training_loop
 
 
 def train_joint_regression(
@@ -52,22 +41,17 @@ def train_joint_regression(
     """
     params = {k: v.requires_grad_() for k, v in model.init(generator).items()}
     optimizer = torch.optim.Adam(params.values(), lr=lr)
-    log = TrainingLog([], [])
-    window: list[float] = []
-    progress = tqdm(range(1, iterations + 1), desc=desc, mininterval=2.0, unit="it")
-    for it in progress:
+
+    def step(_: int) -> float:
         batch = distribution.sample(tasks_per_batch, points_per_task, 0, generator)
         x = make_inputs(batch.support_x, batch.task_params, inputs)  # (B, K, d_in)
         loss = mse(model(params, x), batch.support_y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        window.append(loss.item())
-        if it % log_every == 0 or it == iterations:
-            log.iterations.append(it)
-            log.loss.append(sum(window) / len(window))
-            progress.set_postfix(loss=f"{log.loss[-1]:.4f}", refresh=False)
-            window = []
+        return loss.item()
+
+    log = training_loop(iterations, step, TrainingLog("train_mse", every=log_every), desc)
     return {k: v.detach() for k, v in params.items()}, log
 
 
@@ -95,9 +79,3 @@ def fit_joint_baseline(
     )
     info = {"final_train_mse": log.loss[-1]}
     return tuned_checkpoint(method, model, params, inputs, val_tasks, adaptation, config, info), log
-
-
-def write_training_log(path: str | Path, log: TrainingLog) -> None:
-    """CSV with columns ``iteration, train_mse`` (a DVC plot)."""
-    lines = ["iteration,train_mse", *(f"{i},{v:.6g}" for i, v in zip(log.iterations, log.loss, strict=True))]
-    write_text(path, "\n".join(lines) + "\n")

@@ -44,7 +44,7 @@ class Checkpoint:
         if k not in self.step_sizes:
             raise ArtifactError(
                 f"the {self.method} checkpoint has step sizes for K in {sorted(self.step_sizes)}, not K = {k}; "
-                f"rerun `dvc repro train_{self.method}`"
+                "rerun the stage that trains it (`dvc repro`)"
             )
         return self.step_sizes[k]
 

@@ -140,7 +140,68 @@ class JointRegressionConfig:
         _require(self.lr > 0 and math.isfinite(self.lr), "lr", f"must be > 0, got {self.lr}")
 
 
-METHOD_NAMES = ("scratch", "pretrained", "oracle")
+def _check_positive(cfg: object, *names: str) -> None:
+    for name in names:
+        value = getattr(cfg, name)
+        _require(value >= 1, name, f"must be >= 1, got {value}")
+
+
+def _check_rate(name: str, value: float) -> None:
+    _require(value > 0 and math.isfinite(value), name, f"must be > 0, got {value}")
+
+
+@dataclass(frozen=True)
+class MamlConfig:
+    """MAML / first-order MAML (Finn et al. 2017, Alg. 2); α is also the test-time step size."""
+
+    seed: int
+    iterations: int  # meta-updates (Finn: 70,000)
+    meta_batch: int  # tasks per meta-update (Finn: 25)
+    k_support: int  # support points per training task, the inner loop's data (Finn: K = 10)
+    k_query: int  # query points per training task, the meta-objective's data (Finn: K)
+    inner_lr: float  # α (Finn's paper: 0.01; the official code's flag default: 0.001)
+    inner_steps: int  # inner SGD steps during meta-training (Finn: 1)
+    meta_lr: float  # Adam step size of the meta-update (Finn: 0.001)
+    first_order: bool  # drop the second-order terms (FOMAML)
+
+    def __post_init__(self) -> None:
+        _check_seed("seed", self.seed)
+        _check_positive(self, "iterations", "meta_batch", "k_support", "k_query", "inner_steps")
+        _check_rate("inner_lr", self.inner_lr)
+        _check_rate("meta_lr", self.meta_lr)
+
+
+@dataclass(frozen=True)
+class ReptileConfig:
+    """Reptile (Nichol et al. 2018, batched Alg. 2); its inner step size is also the test-time one."""
+
+    seed: int
+    iterations: int  # meta-updates
+    meta_batch: int  # tasks per meta-update
+    k_support: int  # points per training task that the inner SGD runs on
+    k_query: int  # held-out points per training task, only for the training curve
+    inner_lr: float  # inner SGD step size
+    inner_steps: int  # inner SGD steps per task
+    outer_lr: float  # ε at the start; annealed linearly to 0
+
+    def __post_init__(self) -> None:
+        _check_seed("seed", self.seed)
+        _check_positive(self, "iterations", "meta_batch", "k_support", "k_query", "inner_steps")
+        _check_rate("inner_lr", self.inner_lr)
+        _require(0 < self.outer_lr <= 1, "outer_lr", f"must be in (0, 1], got {self.outer_lr}")
+
+
+@dataclass(frozen=True)
+class TrainMamlConfig:
+    """The `train_maml` stage: one subsection per variant (a DVC matrix over them)."""
+
+    maml: MamlConfig
+    fomaml: MamlConfig
+    reptile: ReptileConfig
+
+
+META_LEARNERS = ("maml", "fomaml", "reptile")
+METHOD_NAMES = ("scratch", "pretrained", "oracle", *META_LEARNERS)
 
 
 @dataclass(frozen=True)
@@ -190,6 +251,7 @@ class Params:
     train_scratch: TrainScratchConfig
     train_pretrained: JointRegressionConfig
     train_oracle: JointRegressionConfig
+    train_maml: TrainMamlConfig
     evaluate_fewshot: EvaluateFewshotConfig
     make_figures: MakeFiguresConfig
 

@@ -107,16 +107,16 @@ def example_fits(examples: pd.DataFrame, k: int, steps: Sequence[int], methods: 
     return fig
 
 
-def training_curves(logs: dict[str, pd.DataFrame]) -> plt.Figure:
-    """Training MSE vs iteration for the methods that train (``iteration, train_mse`` tables)."""
+def training_curves(logs: dict[str, pd.DataFrame], column: str, ylabel: str) -> plt.Figure:
+    """A loss vs iteration for the methods that train (``iteration, <column>`` tables), log scale."""
     sns.set_theme(style="whitegrid", context="notebook")
     colors = method_colors(list(logs))
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for method, log in logs.items():
-        sns.lineplot(x=log["iteration"], y=log["train_mse"], ax=ax, label=method, color=colors[method])
+        sns.lineplot(x=log["iteration"], y=log[column], ax=ax, label=method, color=colors[method])
     ax.set_yscale("log")
     ax.set_xlabel("training iteration")
-    ax.set_ylabel("training MSE (window mean)")
+    ax.set_ylabel(ylabel)
     fig.tight_layout()
     return fig
 

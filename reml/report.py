@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from reml.reference import FINN_CITATION, FINN_SINUSOID_K5
+from reml.reference import FINN_CITATION, FINN_SINUSOID_K5, FINN_STEP_SIZES
 
 TABLE_STEPS = (0, 1, 5, 10)  # Finn's Table 2 reports 1, 5 and 10 steps; 0 is the un-adapted network
 
@@ -45,7 +45,7 @@ def sinusoid_tables(
             if k == 5 and m in FINN_SINUSOID_K5:
                 published = FINN_SINUSOID_K5[m]
                 cells = [f"{published[s]:.2f}" if s in published else "–" for s in steps]
-                out.append(f"| *{m}, {FINN_CITATION}* | *tuned* | " + " | ".join(cells) + " |")
+                out.append(f"| *{m}, {FINN_CITATION}* | *{FINN_STEP_SIZES[m]}* | " + " | ".join(cells) + " |")
         out.append("")
     return "\n".join(out)
 
@@ -63,6 +63,10 @@ def sanity_checks(curves: pd.DataFrame, shots: Sequence[int], steps: int) -> str
             f"- K = {k}: scratch improves from step 0 to step {steps} "
             f"({s:.3f} → {last[f'scratch_k{k}']:.3f}): {improved}"
         )
+        if f"maml_k{k}" in curves:
+            one = curves[curves.step == 1].iloc[0]
+            m, p1 = one[f"maml_k{k}"], one[f"pretrained_k{k}"]
+            lines.append(f"- K = {k}: after 1 step maml {m:.3f} < pretrained {p1:.3f}: {'yes' if m < p1 else '**NO**'}")
     return "\n".join(lines)
 
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from reml.config import ConfigError, Params, SinusoidConfig, load_params
+from reml.config import META_LEARNERS, ConfigError, Params, SinusoidConfig, load_params
 from reml.io import ArtifactError
 from reml.seeding import configure_torch
 from reml.tasks import SinusoidDistribution
@@ -47,6 +47,11 @@ def main(
 
 def sinusoid_distribution(cfg: SinusoidConfig) -> SinusoidDistribution:
     return SinusoidDistribution(amplitude=cfg.amplitude, phase=cfg.phase, x_range=cfg.x_range)
+
+
+def producing_stage(method: str) -> str:
+    """The DVC stage that writes a method's checkpoint (meta-learners come from the train_maml matrix)."""
+    return f"train_maml@{method}" if method in META_LEARNERS else f"train_{method}"
 
 
 def wrote(*paths: str | Path) -> None:

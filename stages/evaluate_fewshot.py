@@ -19,7 +19,7 @@ def run(args, params):
             f"stores only {tasks.k_max} support points; rerun `dvc repro generate_tasks`"
         )
     # Load (and so check) every checkpoint before any compute.
-    ckpts = [load_checkpoint(Path(args.models_dir) / f"{m}.safetensors", f"train_{m}") for m in cfg.methods]
+    ckpts = [load_checkpoint(Path(args.models_dir) / f"{m}.safetensors", stage.producing_stage(m)) for m in cfg.methods]
     results = []
     for ckpt in ckpts:
         result = evaluate_method(ckpt, tasks, adaptation.shots, adaptation.optimizer, adaptation.steps)

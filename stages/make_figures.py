@@ -12,18 +12,24 @@ def run(args, params):
     cfg, shots = params.make_figures, params.adaptation.shots
     curves = pd.read_csv(require_file(args.curves, "evaluate_fewshot"))
     examples = pd.read_csv(require_file(args.examples, "evaluate_fewshot"), keep_default_na=False)
-    logs = {Path(p).stem: pd.read_csv(require_file(p, f"train_{Path(p).stem}")) for p in args.training_logs}
+    logs = {Path(p).stem: pd.read_csv(require_file(p, stage.producing_stage(Path(p).stem))) for p in args.training_logs}
+    meta_logs = {
+        Path(p).stem: pd.read_csv(require_file(p, stage.producing_stage(Path(p).stem))) for p in args.meta_training_logs
+    }
     methods = list(params.evaluate_fewshot.methods)
     out = Path(args.out_dir)
     written = [
         out / "curves.png",
         *(out / f"examples_k{k}.png" for k in shots),
         out / "training.png",
+        out / "meta_training.png",
     ]
     figures.save_png(figures.learning_curves(curves, methods, shots), written[0], cfg.dpi)
-    for k, path in zip(shots, written[1:-1], strict=True):
+    for k, path in zip(shots, written[1:-2], strict=True):
         figures.save_png(figures.example_fits(examples, k, cfg.example_steps, methods), path, cfg.dpi)
-    figures.save_png(figures.training_curves(logs), written[-1], cfg.dpi)
+    figures.save_png(figures.training_curves(logs, "train_mse", "training MSE (window mean)"), written[-2], cfg.dpi)
+    meta_label = "post-adaptation query MSE of training tasks"
+    figures.save_png(figures.training_curves(meta_logs, "meta_loss", meta_label), written[-1], cfg.dpi)
     stage.wrote(*written)
 
 
@@ -32,5 +38,6 @@ if __name__ == "__main__":
     p.add_argument("--curves", required=True)
     p.add_argument("--examples", required=True)
     p.add_argument("--training-logs", nargs="+", required=True)
+    p.add_argument("--meta-training-logs", nargs="+", required=True)
     p.add_argument("--out-dir", required=True)
     stage.main(run, p)

@@ -25,6 +25,7 @@ def run(args, params):
             for k in params.adaptation.shots
         },
         "Training MSE of the jointly trained baselines": "training.png",
+        "Meta-training curves: post-adaptation query MSE on the training tasks (window means)": "meta_training.png",
     }
     figures = {}
     for caption, name in captions.items():

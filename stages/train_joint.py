@@ -4,7 +4,7 @@
 Each reads its own params section (``train_pretrained`` / ``train_oracle``).
 """
 
-from baselines.joint import fit_joint_baseline, write_training_log
+from baselines.joint import fit_joint_baseline
 from reml import stage
 from reml.checkpoint import save_checkpoint
 from reml.config import to_dict
@@ -23,7 +23,7 @@ def run(args, params):
     config = to_dict(cfg) | {"model": to_dict(params.model), "sinusoid": to_dict(params.sinusoid)}
     ckpt, log = fit_joint_baseline(args.method, model, distribution, inputs, cfg, val_tasks, params.adaptation, config)
     save_checkpoint(args.out, ckpt)
-    write_training_log(args.log_out, log)
+    log.write(args.log_out)
     print(f"{args.method}: final train MSE {log.loss[-1]:.4f}, fine-tuning step sizes {ckpt.step_sizes} (K -> lr)")
     stage.wrote(args.out, args.log_out)
 

@@ -27,6 +27,15 @@ def stages():
     return yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
 
 
+def stage_run_names():
+    """Names DVC runs under: a matrix stage `s` over `variant` runs as `s@<variant>`."""
+    names = []
+    for name, stage in stages().items():
+        matrix = stage.get("matrix")
+        names += [f"{name}@{v}" for v in matrix["variant"]] if matrix else [name]
+    return names
+
+
 @pytest.mark.parametrize("name", sorted(stages()))
 def test_every_imported_package_module_is_a_declared_dependency(name):
     """A stage whose code changes must rerun: every reml/baselines module it imports is in its deps."""
@@ -66,12 +75,12 @@ def test_tiny_profile_end_to_end(tmp_path):
 
     first = dvc("repro", cwd=repo)
     assert first.returncode == 0, first.stdout + first.stderr
-    for name in stages():
+    for name in stage_run_names():
         assert f"Running stage '{name}'" in first.stdout, f"{name} did not run"
 
     reports = repo / "reports"
     metrics = json.loads((reports / "metrics" / "sinusoid.json").read_text())
-    assert set(metrics) == {"scratch", "pretrained", "oracle"}
+    assert set(metrics) == {"scratch", "pretrained", "oracle", "maml", "fomaml", "reptile"}
     for method, by_k in metrics.items():
         assert set(by_k) == {"k5", "k10", "k20"}
         for leaves in by_k.values():
@@ -80,7 +89,9 @@ def test_tiny_profile_end_to_end(tmp_path):
     curves = pd.read_csv(reports / "curves" / "sinusoid.csv")
     assert list(curves.step) == list(range(11)) and curves.notna().all().all()
     figures = sorted(p.name for p in (reports / "figures" / "sinusoid").iterdir())
-    assert figures == ["curves.png", "examples_k10.png", "examples_k20.png", "examples_k5.png", "training.png"]
+    assert figures == [
+        "curves.png", "examples_k10.png", "examples_k20.png", "examples_k5.png", "meta_training.png", "training.png"
+    ]  # fmt: skip
     assert all((reports / "figures" / "sinusoid" / f).stat().st_size > 1000 for f in figures)
     report = (reports / "report.md").read_text()
     assert "Profile: **tiny**" in report and "#### K = 20" in report and "figures/sinusoid/curves.png" in report

@@ -65,6 +65,11 @@ class TaskSet:
             self.metadata,
         )
 
+    def to(self, dtype: torch.dtype) -> TaskSet:
+        """The same tasks with every tensor cast to ``dtype``."""
+        cast = {n: getattr(self, n).to(dtype) for n in _TENSORS}
+        return TaskSet(**cast, param_names=self.param_names, metadata=self.metadata)
+
     def subset(self, index: slice | Tensor) -> TaskSet:
         """A subset of the tasks."""
         return TaskSet(

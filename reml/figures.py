@@ -111,7 +111,7 @@ def training_curves(logs: dict[str, pd.DataFrame], column: str, ylabel: str) -> 
     """A loss vs iteration for the methods that train (``iteration, <column>`` tables), log scale."""
     sns.set_theme(style="whitegrid", context="notebook")
     colors = method_colors(list(logs))
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
     for method, log in logs.items():
         sns.lineplot(x=log["iteration"], y=log[column], ax=ax, label=method, color=colors[method])
     ax.set_yscale("log")

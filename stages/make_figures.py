@@ -28,7 +28,7 @@ def run(args, params):
     for k, path in zip(shots, written[1:-2], strict=True):
         figures.save_png(figures.example_fits(examples, k, cfg.example_steps, methods), path, cfg.dpi)
     figures.save_png(figures.training_curves(logs, "train_mse", "training MSE (window mean)"), written[-2], cfg.dpi)
-    meta_label = "post-adaptation query MSE of training tasks"
+    meta_label = "meta-loss (query MSE after adapting)"
     figures.save_png(figures.training_curves(meta_logs, "meta_loss", meta_label), written[-1], cfg.dpi)
     stage.wrote(*written)
 

@@ -12,6 +12,11 @@ from reml.io import require_file, write_text
 
 CURVES_CAPTION = "Query MSE vs gradient steps, mean and 95% CI over test tasks (Finn et al. Fig. 3 style)"
 
+META_CAPTION = (
+    "Meta-training curves: query MSE of the training tasks after the inner loop "
+    "(window means; 1 inner step for maml and fomaml, 5 for reptile)"
+)
+
 
 def run(args, params):
     curves = pd.read_csv(require_file(args.curves, "evaluate_fewshot"))
@@ -25,7 +30,7 @@ def run(args, params):
             for k in params.adaptation.shots
         },
         "Training MSE of the jointly trained baselines": "training.png",
-        "Meta-training curves: post-adaptation query MSE on the training tasks (window means)": "meta_training.png",
+        META_CAPTION: "meta_training.png",
     }
     figures = {}
     for caption, name in captions.items():

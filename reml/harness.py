@@ -51,12 +51,9 @@ def mse(prediction: Tensor, target: Tensor) -> Tensor:
     return ((prediction - target) ** 2).mean()
 
 
-def adaptation_trajectory(
-    model: Model, params: Params, support_x: Tensor, support_y: Tensor, probe_x: Tensor, adaptation: Adaptation
-) -> Tensor:
-    """Predictions on ``probe_x`` after 0, 1, ..., S updates on one task's support set.
+def _updates(model: Model, params: Params, support_x: Tensor, support_y: Tensor, adaptation: Adaptation):
+    """Yield the parameters after each of the S updates on one task's support set.
 
-    Shapes: ``support_x`` (K, d_in), ``support_y`` (K, d_out), ``probe_x`` (m, d_in) -> (S+1, m, d_out).
     The update rule is plain SGD, θ ← θ − α∇L_support(θ), or Adam with bias correction (Kingma & Ba
     2015, Alg. 1), each step a full batch over the K support points.
     """
@@ -64,7 +61,6 @@ def adaptation_trajectory(
     b1, b2 = adaptation.betas
     first = {k: torch.zeros_like(v) for k, v in params.items()}
     second = {k: torch.zeros_like(v) for k, v in params.items()}
-    predictions = [model(params, probe_x)]
     for t in range(1, adaptation.steps + 1):
         g = support_grad(params)
         if adaptation.optimizer == "sgd":
@@ -76,7 +72,27 @@ def adaptation_trajectory(
                 k: v - adaptation.lr * (first[k] / (1 - b1**t)) / ((second[k] / (1 - b2**t)).sqrt() + adaptation.eps)
                 for k, v in params.items()
             }
-        predictions.append(model(params, probe_x))
+        yield params
+
+
+def adapt(model: Model, params: Params, support_x: Tensor, support_y: Tensor, adaptation: Adaptation) -> Params:
+    """The parameters after S updates on one task's support set (new tensors; ``params`` is not changed)."""
+    final = params
+    for final in _updates(model, params, support_x, support_y, adaptation):  # noqa: B007 (keep the last)
+        pass
+    return final
+
+
+def adaptation_trajectory(
+    model: Model, params: Params, support_x: Tensor, support_y: Tensor, probe_x: Tensor, adaptation: Adaptation
+) -> Tensor:
+    """Predictions on ``probe_x`` after 0, 1, ..., S updates on one task's support set.
+
+    Shapes: ``support_x`` (K, d_in), ``support_y`` (K, d_out), ``probe_x`` (m, d_in) -> (S+1, m, d_out).
+    """
+    predictions = [model(params, probe_x)]
+    for updated in _updates(model, params, support_x, support_y, adaptation):
+        predictions.append(model(updated, probe_x))
     return torch.stack(predictions)
 
 

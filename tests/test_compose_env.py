@@ -1,0 +1,124 @@
+"""The REML layer pool and composition environment (issue 4, first part)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from stable_baselines3.common.env_checker import check_env
+
+from reml.compose_env import CompositionEnv, bounded_reward
+from reml.io import ArtifactError
+from reml.pool import LayerPool, load_pool, save_pool
+from reml.seeding import generator
+from reml.tasks import SinusoidDistribution
+
+POOL_TENSORS = ("input_w", "input_b", "hidden_w", "hidden_b", "output_w", "output_b")
+
+
+def make_pool():
+    return LayerPool.create(1, 8, 1, n_input=2, n_hidden=5, n_output=2, generator=generator(0, "pool-test"))
+
+
+def make_env(**kwargs):
+    return CompositionEnv(make_pool(), SinusoidDistribution(), depth=3, k_support=5, k_query=7, **kwargs)
+
+
+def run_episode(env, actions, **reset_kwargs):
+    env.reset(**reset_kwargs)
+    steps, info, reward = 0, {}, 0.0
+    for action in actions:
+        _, reward, terminated, truncated, info = env.step(action)
+        steps += 1
+        if terminated or truncated:
+            break
+    return steps, reward, info
+
+
+def test_passes_the_sb3_env_checker():
+    check_env(make_env())
+
+
+def test_masks_for_every_slot():
+    env = make_env()  # indices: input 0-1, hidden 2-6, output 7-8
+    env.reset(seed=0)
+    assert np.flatnonzero(env.action_masks()).tolist() == [0, 1]
+    env.step(1)
+    assert np.flatnonzero(env.action_masks()).tolist() == [2, 3, 4, 5, 6]
+    env.step(4)
+    assert np.flatnonzero(env.action_masks()).tolist() == [2, 3, 5, 6]  # no repeated hidden layer
+    env.step(2)
+    env.step(6)
+    assert np.flatnonzero(env.action_masks()).tolist() == [7, 8]
+
+
+def test_invalid_actions_are_remapped_counted_and_cannot_extend_an_episode():
+    env = make_env()
+    # Every action invalid for its slot: an output layer first, then inputs, then a hidden layer last.
+    steps, _, info = run_episode(env, [8, 0, 0, 1, 3, 3, 3, 3, 3, 3], seed=1)
+    assert steps == env.n_slots == 5
+    env.pool.check_network(info["layers"])  # what was built is a valid network
+    env2 = make_env()
+    env2.reset(seed=1)
+    flags = [env2.step(a)[4]["invalid"] for a in [8, 0, 0, 1, 3]]
+    assert flags == [True, True, True, True, True]
+
+
+def test_write_back_changes_exactly_the_chosen_layers():
+    env = make_env(blend=1.0)
+    before = env.pool
+    _, reward, info = run_episode(env, [1, 2, 4, 6, 7], seed=2)
+    after = env.pool
+    assert info["layers"] == [1, 2, 4, 6, 7] and 0 < reward <= 1
+    for index in range(before.size):
+        changed = any(not torch.equal(b, a) for b, a in zip(before.layer(index), after.layer(index), strict=True))
+        assert changed == (index in info["layers"]), index
+    assert after.trained.tolist() == [0, 1, 1, 0, 1, 0, 1, 1, 0]
+    assert after.chosen.tolist() == after.trained.tolist()
+
+
+def test_without_write_back_the_weights_stay_and_only_counts_change():
+    env = make_env(write_back=False)
+    before = env.pool
+    run_episode(env, [0, 3, 4, 5, 8], seed=3)
+    assert all(torch.equal(getattr(before, n), getattr(env.pool, n)) for n in POOL_TENSORS)
+    assert env.pool.chosen.sum() == 5 and env.pool.trained.sum() == 0
+
+
+def test_composing_for_a_test_task_uses_support_only_and_never_touches_the_pool():
+    env = make_env()
+    before = env.pool
+    task = SinusoidDistribution().sample(1, 5, 7, generator(4, "pool-test"))
+    steps, reward, info = run_episode(env, [0, 2, 3, 4, 7], options={"support": (task.support_x[0], task.support_y[0])})
+    assert steps == 5 and reward == 0.0 and "loss" not in info
+    assert env.pool is before  # not even the counts change
+
+
+def test_reward_is_bounded_and_monotone():
+    losses = [0.0, 1e-9, 1e-3, 0.1, 1.0, 4.0, 100.0, 1e6, 1e30]
+    rewards = [bounded_reward(loss, scale=1.0) for loss in losses]
+    assert rewards[0] == 1.0
+    assert all(0.0 <= r <= 1.0 for r in rewards)
+    assert all(a >= b for a, b in zip(rewards, rewards[1:], strict=False))
+    assert bounded_reward(math.inf, 1.0) == 0.0 and bounded_reward(math.nan, 1.0) == 0.0
+
+
+def test_same_seed_same_episode():
+    runs = [run_episode(make_env(), [1, 2, 5, 6, 8], seed=7) for _ in range(2)]
+    assert runs[0][1] == runs[1][1] and runs[0][2] == runs[1][2]
+
+
+def test_pool_network_and_file_round_trip(tmp_path):
+    pool = make_pool()
+    model, params = pool.network([1, 3, 2, 6, 8])
+    assert model.sizes == (1, 8, 8, 8, 8, 1)  # input, three hidden, output: five layers
+    assert torch.equal(params["1.weight"], pool.hidden_w[1])  # global index 3 is the second hidden layer
+    with pytest.raises(ValueError, match="repeat a hidden layer"):
+        pool.network([0, 3, 3, 7])
+    with pytest.raises(ValueError, match="have kinds"):
+        pool.network([3, 0, 7])
+    save_pool(tmp_path / "pool.safetensors", pool, config={"width": 8})
+    loaded = load_pool(tmp_path / "pool.safetensors")
+    assert all(torch.equal(getattr(pool, n), getattr(loaded, n)) for n in (*POOL_TENSORS, "chosen", "trained"))
+    with pytest.raises(ArtifactError, match=r"absent\.safetensors: not found.*train_reml"):
+        load_pool(tmp_path / "absent.safetensors")

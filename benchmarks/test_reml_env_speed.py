@@ -1,0 +1,34 @@
+"""Episodes per second of the REML composition environment: 5 layers (input, 3 hidden, output) of
+width 40 from a pool of 4 + 20 + 4, 10 inner Adam steps on K = 10 support points, valid random actions.
+Issue 4 aims for at least 50 episodes/s on 2 cores. Run with `make bench`.
+"""
+
+import numpy as np
+
+from reml.compose_env import CompositionEnv
+from reml.pool import LayerPool
+from reml.seeding import configure_torch, generator
+from reml.tasks import SinusoidDistribution
+
+EPISODES = 50
+
+
+def test_composition_episodes_per_second(benchmark):
+    configure_torch()
+    pool = LayerPool.create(1, 40, 1, n_input=4, n_hidden=20, n_output=4, generator=generator(0, "bench"))
+    env = CompositionEnv(pool, SinusoidDistribution(), depth=3, k_support=10, k_query=10, inner_steps=10)
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+
+    def episodes():
+        for _ in range(EPISODES):
+            env.reset()
+            terminated = False
+            while not terminated:
+                _, _, terminated, _, _ = env.step(rng.choice(np.flatnonzero(env.action_masks())))
+
+    benchmark.pedantic(episodes, rounds=5, warmup_rounds=1)
+    if benchmark.stats is not None:  # absent under --benchmark-disable
+        rate = EPISODES / benchmark.stats.stats.mean
+        benchmark.extra_info["episodes_per_second"] = round(rate, 1)
+        print(f"\ncomposition env: {rate:.0f} episodes/s")

@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save_file
 
 from reml.io import ArtifactError, atomic_path, pack_metadata, require_file, unpack_metadata
 from reml.nets import MLP, InputKind, Params
+from reml.tasks import TaskSet
 
 _INPUT_KINDS = ("x", "x+task_params")
 
@@ -47,6 +48,10 @@ class Checkpoint:
                 "rerun the stage that trains it (`dvc repro`)"
             )
         return self.step_sizes[k]
+
+    def initial_params(self, tasks: TaskSet) -> tuple[Params, bool]:
+        """The same initial parameters for every task (see :class:`reml.results.Method`)."""
+        return self.params, False
 
 
 def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:

@@ -103,13 +103,16 @@ class GenerateTasksConfig:
     n_val: int  # validation tasks, used only to tune step sizes, never for scoring
     k_max: int  # support points stored per task; K = k uses the first k
     n_query: int  # query points per task, used only for scoring
+    n_unrelated: int  # test tasks per unrelated family (research question 3)
 
     def __post_init__(self) -> None:
         _check_seed("seed", self.seed)
-        for name in ("n_test", "n_val", "k_max", "n_query"):
+        for name in ("n_test", "n_val", "k_max", "n_query", "n_unrelated"):
             value = getattr(self, name)
             _require(value >= 1, name, f"must be >= 1, got {value}")
-        _require(self.n_test >= 2, "n_test", f"must be >= 2 for a confidence interval, got {self.n_test}")
+        for name in ("n_test", "n_unrelated"):
+            value = getattr(self, name)
+            _require(value >= 2, name, f"must be >= 2 for a confidence interval, got {value}")
 
 
 @dataclass(frozen=True)
@@ -201,7 +204,130 @@ class TrainMamlConfig:
 
 
 META_LEARNERS = ("maml", "fomaml", "reptile")
-METHOD_NAMES = ("scratch", "pretrained", "oracle", *META_LEARNERS)
+REML_AGENTS = ("reml_ppo", "reml_maskable", "reml_lstm")  # SB3 PPO, sb3-contrib MaskablePPO, RecurrentPPO
+REML_ENCODINGS = ("support", "oracle")
+
+
+def reml_method(agent: str, encoding: str) -> str:
+    """Table name of a REML variant: the agent's name, with ``_oracle`` for the oracle task encoding."""
+    return agent if encoding == "support" else f"{agent}_{encoding}"
+
+
+REML_METHODS = tuple(reml_method(a, e) for e in REML_ENCODINGS for a in REML_AGENTS)
+METHOD_NAMES = ("scratch", "pretrained", "oracle", *META_LEARNERS, *REML_METHODS)
+
+
+def split_reml_method(method: str) -> tuple[str, str]:
+    """Inverse of :func:`reml_method`: (agent, encoding)."""
+    for agent in REML_AGENTS:
+        for encoding in REML_ENCODINGS:
+            if reml_method(agent, encoding) == method:
+                return agent, encoding
+    raise ValueError(f"{method!r} is not a REML method; allowed: {list(REML_METHODS)}")
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """The REML layer pool (thesis: 40-wide layers, many more hidden layers than one network uses)."""
+
+    width: int  # units of every layer's output (but the output layers')
+    n_input: int  # input layers (1 -> width)
+    n_hidden: int  # hidden layers (width -> width)
+    n_output: int  # output layers (width -> 1)
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "width", "n_input", "n_hidden", "n_output")
+
+
+@dataclass(frozen=True)
+class RemlConfig:
+    """The composition MDP shared by REML training and evaluation (reml/compose_env.py)."""
+
+    pool: PoolConfig
+    depth: int  # hidden layers per network (thesis: 3, so 5 layers with input and output)
+    k_query: int  # held-out points of a training task that the reward is measured on
+    inner_optimizer: Literal["sgd", "adam"]  # training of the built network at the end of an episode
+    inner_lr: float  # thesis code: 0.005
+    inner_steps: int  # thesis text: 10; its code: 30
+    reward: Literal["terminal", "dense"]  # terminal, or potential-shaped with the same return
+    reward_scale: float  # reward = 1 / (1 + loss / reward_scale)
+    write_back: bool  # write the trained layers back into the pool
+    blend: float  # pool layer <- (1 - blend) * old + blend * trained
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "depth", "k_query", "inner_steps")
+        _require(
+            self.depth <= self.pool.n_hidden, "depth", f"{self.depth} exceeds pool.n_hidden = {self.pool.n_hidden}"
+        )
+        _check_rate("inner_lr", self.inner_lr)
+        _check_rate("reward_scale", self.reward_scale)
+        _require(0.0 <= self.blend <= 1.0, "blend", f"must be in [0, 1], got {self.blend}")
+
+
+@dataclass(frozen=True)
+class PpoConfig:
+    """PPO hyperparameters shared by the three agents (thesis: lr 3e-4, clip 0.2; SB3 defaults otherwise)."""
+
+    learning_rate: float
+    clip_range: float
+    n_steps: int  # environment steps per rollout
+    batch_size: int  # minibatch size of the PPO update
+    n_epochs: int  # passes over each rollout
+    gamma: float  # discount (an episode is only depth + 2 steps)
+    ent_coef: float  # entropy bonus
+
+    def __post_init__(self) -> None:
+        _check_rate("learning_rate", self.learning_rate)
+        _require(0 < self.clip_range < 1, "clip_range", f"must be in (0, 1), got {self.clip_range}")
+        _check_positive(self, "n_steps", "batch_size", "n_epochs")
+        _require(self.batch_size <= self.n_steps, "batch_size", f"{self.batch_size} exceeds n_steps = {self.n_steps}")
+        _require(0 < self.gamma <= 1, "gamma", f"must be in (0, 1], got {self.gamma}")
+        _require(self.ent_coef >= 0, "ent_coef", f"must be >= 0, got {self.ent_coef}")
+
+
+@dataclass(frozen=True)
+class TrainRemlConfig:
+    """The `train_reml` stage: a DVC matrix over agents x encodings x seeds."""
+
+    agents: tuple[str, ...]
+    encodings: tuple[str, ...]
+    seeds: tuple[int, ...]  # one run per seed; the evaluation averages each test task's loss over seeds
+    timesteps: int  # environment steps (an episode is depth + 2 of them)
+    checkpoint_every: int  # timesteps between checkpoints (policy zip + pool)
+    log_every: int  # timesteps between rows of the training curve
+    ppo: PpoConfig
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("agents", REML_AGENTS), ("encodings", REML_ENCODINGS)):
+            values = getattr(self, name)
+            _require(len(values) >= 1, name, "needs at least one entry")
+            unknown = [v for v in values if v not in allowed]
+            _require(not unknown, name, f"unknown {unknown}; allowed: {list(allowed)}")
+            _require(len(set(values)) == len(values), name, f"has duplicates: {list(values)}")
+        _require(len(self.seeds) >= 1, "seeds", "needs at least one seed")
+        for seed in self.seeds:
+            _check_seed("seeds", seed)
+        _require(len(set(self.seeds)) == len(self.seeds), "seeds", f"has duplicates: {list(self.seeds)}")
+        _check_positive(self, "timesteps", "checkpoint_every", "log_every")
+
+
+@dataclass(frozen=True)
+class LongFinetuneConfig:
+    """The REML thesis's convergence figure: loss per step over a longer fine-tune on test tasks."""
+
+    k: int  # support points
+    optimizer: Literal["sgd", "adam"]  # the thesis fine-tunes with Adam
+    lr: float  # one step size for every method (thesis code: 0.005)
+    steps: int  # thesis figure: 100
+    methods: tuple[str, ...]  # a subset of evaluate_fewshot.methods
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "k", "steps")
+        _check_rate("lr", self.lr)
+        _require(len(self.methods) >= 1, "methods", "needs at least one method")
+
+
+ORACLE_METHODS = ("oracle", *(m for m in REML_METHODS if m.endswith("_oracle")))  # read the true task parameters
 
 
 @dataclass(frozen=True)
@@ -210,6 +336,8 @@ class EvaluateFewshotConfig:
 
     methods: tuple[str, ...]  # which methods' checkpoints to score, in table order
     n_examples: int  # test tasks whose fits are drawn in the example figure
+    unrelated_k: int  # K of the unrelated-families evaluation (research question 3)
+    long_finetune: LongFinetuneConfig
 
     def __post_init__(self) -> None:
         _require(len(self.methods) >= 1, "methods", "needs at least one method")
@@ -217,6 +345,9 @@ class EvaluateFewshotConfig:
         _require(not unknown, "methods", f"unknown {unknown}; allowed: {list(METHOD_NAMES)}")
         _require(len(set(self.methods)) == len(self.methods), "methods", f"has duplicates: {list(self.methods)}")
         _require(self.n_examples >= 1, "n_examples", f"must be >= 1, got {self.n_examples}")
+        extra = [m for m in self.long_finetune.methods if m not in self.methods]
+        _require(not extra, "long_finetune.methods", f"{extra} are not in evaluate_fewshot.methods")
+        _require(self.unrelated_k >= 1, "unrelated_k", f"must be >= 1, got {self.unrelated_k}")
 
 
 @dataclass(frozen=True)
@@ -252,6 +383,8 @@ class Params:
     train_pretrained: JointRegressionConfig
     train_oracle: JointRegressionConfig
     train_maml: TrainMamlConfig
+    reml: RemlConfig
+    train_reml: TrainRemlConfig
     evaluate_fewshot: EvaluateFewshotConfig
     make_figures: MakeFiguresConfig
 
@@ -272,6 +405,31 @@ class Params:
             "evaluate_fewshot.n_examples",
             f"{self.evaluate_fewshot.n_examples} exceeds generate_tasks.n_test = {self.generate_tasks.n_test}",
         )
+        untrained = [
+            m
+            for m in self.evaluate_fewshot.methods
+            if m in REML_METHODS
+            and (split_reml_method(m)[0] not in self.train_reml.agents
+                 or split_reml_method(m)[1] not in self.train_reml.encodings)
+        ]  # fmt: skip
+        _require(
+            not untrained,
+            "evaluate_fewshot.methods",
+            f"{untrained} are not trained: add their agent to train_reml.agents and encoding to train_reml.encodings",
+        )
+        for key, k in (("unrelated_k", self.evaluate_fewshot.unrelated_k),
+                       ("long_finetune.k", self.evaluate_fewshot.long_finetune.k)):  # fmt: skip
+            _require(
+                k <= self.generate_tasks.k_max,
+                f"evaluate_fewshot.{key}",
+                f"K = {k} exceeds generate_tasks.k_max = {self.generate_tasks.k_max}",
+            )
+            _require(
+                k <= max(self.adaptation.shots) or not any(m in REML_METHODS for m in self.evaluate_fewshot.methods),
+                f"evaluate_fewshot.{key}",
+                f"K = {k} exceeds the largest of adaptation.shots ({max(self.adaptation.shots)}), "
+                "the most support points a REML policy is trained to encode",
+            )
         too_far = [s for s in self.make_figures.example_steps if s > self.adaptation.steps]
         _require(
             not too_far,

@@ -26,7 +26,15 @@ METHOD_ORDER = (
     "reml_ppo",
     "reml_maskable",
     "reml_lstm",
+    "reml_ppo_oracle",
+    "reml_maskable_oracle",
+    "reml_lstm_oracle",
 )
+
+
+def _style(method: str) -> str:
+    """Dashed lines for every method that reads the true task parameters."""
+    return "--" if method == "oracle" or method.endswith("_oracle") else "-"
 
 
 def method_colors(methods: Sequence[str]) -> dict[str, tuple[float, float, float]]:
@@ -36,7 +44,13 @@ def method_colors(methods: Sequence[str]) -> dict[str, tuple[float, float, float
     return {m: palette[i % len(palette)] for i, m in enumerate(known + extra) if m in methods}
 
 
-def learning_curves(curves: pd.DataFrame, methods: Sequence[str], shots: Sequence[int]) -> plt.Figure:
+def learning_curves(
+    curves: pd.DataFrame,
+    methods: Sequence[str],
+    shots: Sequence[int],
+    xlabel: str = "gradient steps",
+    log_y: bool = False,
+) -> plt.Figure:
     """Query MSE vs gradient steps, one panel per K, one line per method with a 95% CI band (Finn Fig. 3)."""
     sns.set_theme(style="whitegrid", context="notebook")
     colors = method_colors(methods)
@@ -44,7 +58,7 @@ def learning_curves(curves: pd.DataFrame, methods: Sequence[str], shots: Sequenc
     for ax, k in zip(axes[0], shots, strict=True):
         for method in methods:
             mean, ci = curves[f"{method}_k{k}"], curves[f"{method}_k{k}_ci95"]
-            style = "--" if method == "oracle" else "-"
+            style = _style(method)
             sns.lineplot(
                 x=curves["step"],
                 y=mean,
@@ -52,17 +66,22 @@ def learning_curves(curves: pd.DataFrame, methods: Sequence[str], shots: Sequenc
                 label=method,
                 color=colors[method],
                 linestyle=style,
-                marker="o",
+                marker="o" if len(curves) <= 25 else None,
                 markersize=4,
             )
             ax.fill_between(curves["step"], mean - ci, mean + ci, color=colors[method], alpha=0.2, linewidth=0)
         ax.set_title(f"K = {k}")
-        ax.set_xlabel("gradient steps")
+        ax.set_xlabel(xlabel)
+        if log_y:
+            ax.set_yscale("log")
         ax.set_ylabel("query MSE (mean ± 95% CI)")
         ax.legend().remove()
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(methods), frameon=False)
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    ncol = min(len(methods), 6)
+    rows = -(-len(methods) // ncol)
+    fig.set_size_inches(max(4.2 * len(shots), 9.0), 3.6 + 0.3 * rows)
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False)
+    fig.tight_layout(rect=(0, 0.06 + 0.05 * rows, 1, 1))
     return fig
 
 
@@ -93,7 +112,7 @@ def example_fits(examples: pd.DataFrame, k: int, steps: Sequence[int], methods: 
                     pred.y,
                     color=colors[method],
                     linewidth=1.2,
-                    linestyle="--" if method == "oracle" else "-",
+                    linestyle=_style(method),
                     label=method,
                 )
             ax.scatter(support.x, support.y, color="black", marker="^", s=30, zorder=5, label=f"{k} support points")
@@ -102,8 +121,9 @@ def example_fits(examples: pd.DataFrame, k: int, steps: Sequence[int], methods: 
             if col == 0:
                 ax.set_ylabel(f"test task {task}")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    ncol = min(len(labels), 6)
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False)
+    fig.tight_layout(rect=(0, 0.04 + 0.03 * -(-len(labels) // ncol), 1, 1))
     return fig
 
 
@@ -117,6 +137,65 @@ def training_curves(logs: dict[str, pd.DataFrame], column: str, ylabel: str) -> 
     ax.set_yscale("log")
     ax.set_xlabel("training iteration")
     ax.set_ylabel(ylabel)
+    fig.tight_layout()
+    return fig
+
+
+def reml_training(logs: dict[str, pd.DataFrame]) -> plt.Figure:
+    """REML training: built-network query MSE, episode return and invalid-action rate vs timesteps.
+
+    ``logs`` maps a run name ``<agent>-<encoding>-<seed>`` to its training-curve table."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    runs = pd.concat([log.assign(run=name) for name, log in logs.items()], ignore_index=True)
+    parts = runs["run"].str.rsplit("-", n=2, expand=True)
+    runs["method"] = [m if e == "support" else f"{m}_{e}" for m, e in zip(parts[0], parts[1], strict=True)]
+    runs["seed"] = parts[2]
+    colors = method_colors(sorted(runs["method"].unique()))
+    panels = (
+        ("built_loss", "built network's query MSE", True),
+        ("episode_reward", "episode return", False),
+        ("invalid_rate", "invalid-action rate (remapped)", False),
+    )
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    for ax, (column, label, log_y) in zip(axes, panels, strict=True):
+        dashes = {m: (4, 2) if _style(m) == "--" else "" for m in colors}
+        sns.lineplot(
+            data=runs, x="timesteps", y=column, hue="method", units="seed", estimator=None, ax=ax,
+            palette=colors, style="method", dashes=dashes,
+        )  # fmt: skip
+        ax.set_ylabel(label)
+        ax.set_xlabel("environment timesteps")
+        if log_y:
+            ax.set_yscale("log")
+        ax.legend().remove()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=6, frameon=False)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig
+
+
+def unrelated_tasks(unrelated: dict, k: int, step: int) -> plt.Figure:
+    """Query MSE after ``step`` steps on each task family (in-distribution first), per method, with 95% CIs."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    rows = [
+        {"family": family, "method": method, "mse": leaves[f"k{k}"][f"mse_step{step}"],
+         "ci": leaves[f"k{k}"][f"ci95_step{step}"]}
+        for family, by_method in unrelated.items()
+        for method, leaves in by_method.items()
+    ]  # fmt: skip
+    table = pd.DataFrame(rows)
+    families, methods = list(unrelated), list(dict.fromkeys(table["method"]))
+    colors = method_colors(methods)
+    fig, ax = plt.subplots(figsize=(max(8.0, 1.8 * len(families)), 4.4))
+    width = 0.8 / len(methods)
+    for i, method in enumerate(methods):
+        of = table[table.method == method].set_index("family").reindex(families)
+        x = [j + (i - (len(methods) - 1) / 2) * width for j in range(len(families))]
+        ax.bar(x, of["mse"], width, yerr=of["ci"], color=colors[method], label=method, capsize=2)
+    ax.set_xticks(range(len(families)), [f.replace("_", "\n") for f in families])
+    ax.set_yscale("log")
+    ax.set_ylabel(f"query MSE after {step} steps (K = {k})")
+    ax.legend(loc="upper left", ncol=3, frameon=False, fontsize="small")
     fig.tight_layout()
     return fig
 

@@ -97,18 +97,26 @@ def adaptation_trajectory(
 
 
 def batched_trajectories(
-    model: Model, params: Params, support_x: Tensor, support_y: Tensor, probe_x: Tensor, adaptation: Adaptation
+    model: Model,
+    params: Params,
+    support_x: Tensor,
+    support_y: Tensor,
+    probe_x: Tensor,
+    adaptation: Adaptation,
+    per_task: bool = False,
 ) -> Tensor:
-    """:func:`adaptation_trajectory` for n tasks at once, all starting from the same ``params``.
+    """:func:`adaptation_trajectory` for n tasks at once, all starting from the same ``params`` or, with
+    ``per_task=True``, each from its own (every tensor of ``params`` then has a leading task dimension,
+    as for REML, which composes one network per task).
 
     Shapes: ``support_x`` (n, K, d_in), ``support_y`` (n, K, d_out), ``probe_x`` (n, m, d_in)
     -> (n, S+1, m, d_out).
     """
 
-    def one_task(sx: Tensor, sy: Tensor, px: Tensor) -> Tensor:
-        return adaptation_trajectory(model, params, sx, sy, px, adaptation)
+    def one_task(p: Params, sx: Tensor, sy: Tensor, px: Tensor) -> Tensor:
+        return adaptation_trajectory(model, p, sx, sy, px, adaptation)
 
-    return vmap(one_task)(support_x, support_y, probe_x)
+    return vmap(one_task, in_dims=(0 if per_task else None, 0, 0, 0))(params, support_x, support_y, probe_x)
 
 
 @dataclass(frozen=True)
@@ -134,12 +142,15 @@ def ci95(values: Tensor) -> Tensor:
     return CI_Z * values.double().std(dim=0, correction=0) / math.sqrt(n)
 
 
-def score(model: Model, params: Params, tasks: TaskSet, inputs: InputKind, adaptation: Adaptation) -> Curve:
-    """Adapt on every task's support set and return the query MSE after each step."""
+def score(
+    model: Model, params: Params, tasks: TaskSet, inputs: InputKind, adaptation: Adaptation, per_task: bool = False
+) -> Curve:
+    """Adapt on every task's support set and return the query MSE after each step (``per_task``: see
+    :func:`batched_trajectories`)."""
     support_x = make_inputs(tasks.support_x, tasks.task_params, inputs)
     query_x = make_inputs(tasks.query_x, tasks.task_params, inputs)
     with torch.no_grad():  # grad() inside differentiates the support loss on its own
-        predictions = batched_trajectories(model, params, support_x, tasks.support_y, query_x, adaptation)
+        predictions = batched_trajectories(model, params, support_x, tasks.support_y, query_x, adaptation, per_task)
     errors = (predictions - tasks.query_y[:, None]) ** 2  # (n, S+1, Q, d_out)
     return Curve(per_task=errors.double().mean(dim=(2, 3)))
 
@@ -152,6 +163,7 @@ def tune_step_size(
     optimizer: Literal["sgd", "adam"],
     steps: int,
     grid: Sequence[float],
+    per_task: bool = False,
 ) -> tuple[float, dict[float, float]]:
     """Pick the step size from ``grid`` with the lowest validation query MSE (Finn et al.'s
     "automatically tuned step size" for the pretrained baseline).
@@ -164,7 +176,7 @@ def tune_step_size(
     objective: dict[float, float] = {}
     for lr in grid:
         adaptation = Adaptation(optimizer=optimizer, lr=lr, steps=steps)
-        value = float(score(model, params, val_tasks, inputs, adaptation).mean[1:].mean())
+        value = float(score(model, params, val_tasks, inputs, adaptation, per_task).mean[1:].mean())
         objective[lr] = value if math.isfinite(value) else math.inf
     best = min(sorted(objective), key=lambda lr: objective[lr])
     return best, objective

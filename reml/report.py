@@ -27,6 +27,104 @@ def _cell(mean: float, ci: float) -> str:
     return f"{mean:.3f} ± {ci:.3f}"
 
 
+def _step_size(value: float | list[float]) -> str:
+    """A step size, or one per seed joined by '/'."""
+    return "/".join(f"{v:g}" for v in value) if isinstance(value, list) else f"{value:g}"
+
+
+REML_SUPPORT = ("reml_ppo", "reml_maskable", "reml_lstm")  # the REML variants that see only the support points
+
+
+def _at(curves: pd.DataFrame, method: str, k: int, step: int) -> tuple[float, float]:
+    row = curves[curves.step == step].iloc[0]
+    return float(row[f"{method}_k{k}"]), float(row[f"{method}_k{k}_ci95"])
+
+
+def _compare(a: tuple[float, float], b: tuple[float, float]) -> str:
+    """'lower' / 'higher' when the 95% CIs do not overlap, else 'no clear difference'."""
+    if a[0] + a[1] < b[0] - b[1]:
+        return "lower"
+    if a[0] - a[1] > b[0] + b[1]:
+        return "higher"
+    return "no clear difference"
+
+
+def research_question_1(
+    curves: pd.DataFrame, long_curves: pd.DataFrame, methods: Sequence[str], long_k: int, long_steps: int
+) -> str:
+    """RQ1, fast learning: each support-encoded REML agent vs scratch, pretrained and MAML at 0/1/10 steps."""
+    reml = [m for m in REML_SUPPORT if m in methods]
+    others = [m for m in ("scratch", "pretrained", "maml") if m in methods]
+    if not reml or not others:
+        return "(needs a REML agent and at least one of scratch, pretrained, maml)"
+    lines = []
+    for k in (5, 10):
+        if f"scratch_k{k}" not in curves and f"{reml[0]}_k{k}" not in curves:
+            continue
+        for step in (0, 1, 10):
+            if step > int(curves.step.max()):
+                continue
+            best = min(reml, key=lambda m: _at(curves, m, k, step)[0])
+            b = _at(curves, best, k, step)
+            parts = []
+            for other in others:
+                o = _at(curves, other, k, step)
+                parts.append(f"{_compare(b, o)} than {other} ({o[0]:.3f} ± {o[1]:.3f})")
+            lines.append(
+                f"- K = {k}, {step} step{'s' if step != 1 else ''}: best REML agent {best} "
+                f"{b[0]:.3f} ± {b[1]:.3f}: " + "; ".join(parts) + "."
+            )
+    long_methods = [m for m in reml if f"{m}_k{long_k}" in long_curves]
+    if long_methods and f"scratch_k{long_k}" in long_curves:
+        s = _at(long_curves, "scratch", long_k, long_steps)
+        for m in long_methods:
+            r = _at(long_curves, m, long_k, long_steps)
+            lines.append(
+                f"- Longer fine-tune (K = {long_k}, {long_steps} steps, figure below): {m} {r[0]:.3f} ± {r[1]:.3f}, "
+                f"{_compare(r, s)} than scratch ({s[0]:.3f} ± {s[1]:.3f})."
+            )
+    return "\n".join(lines)
+
+
+def unrelated_table(unrelated: dict, k: int, steps: Sequence[int]) -> str:
+    """Query MSE on the unrelated task families vs in-distribution, one row per method, per step."""
+    families = list(unrelated)
+    methods = list(unrelated[families[0]])
+    out = []
+    for step in steps:
+        out += [f"#### After {step} step{'s' if step != 1 else ''} (K = {k})", ""]
+        out.append("| method | " + " | ".join(f.replace("_", " ") for f in families) + " |")
+        out.append("|---|" + "---|" * len(families))
+        for m in methods:
+            cells = []
+            for f in families:
+                leaves = unrelated[f].get(m, {}).get(f"k{k}")
+                cells.append(_cell(leaves[f"mse_step{step}"], leaves[f"ci95_step{step}"]) if leaves else "–")
+            out.append(f"| {m} | " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+def research_question_3(unrelated: dict, k: int, step: int) -> str:
+    """RQ3 in words: per family, the best method, where REML stands, and REML's ratio to scratch."""
+    lines = []
+    for family, by_method in unrelated.items():
+        values = {m: (v[f"k{k}"][f"mse_step{step}"], v[f"k{k}"][f"ci95_step{step}"]) for m, v in by_method.items()}
+        ranked = sorted(values, key=lambda m: values[m][0])
+        reml = [m for m in ranked if m in REML_SUPPORT]
+        text = f"- {family.replace('_', ' ')}: best {ranked[0]} ({values[ranked[0]][0]:.3f})"
+        if reml:
+            r = reml[0]
+            text += f"; best REML agent {r} ranks {ranked.index(r) + 1} of {len(ranked)} ({values[r][0]:.3f})"
+            if "scratch" in values:
+                sc = values["scratch"]
+                text += f", {values[r][0] / sc[0]:.2f}× scratch's error ({_compare(values[r], sc)} than scratch)"
+            if "maml" in values:
+                text += f"; maml {values['maml'][0]:.3f} ({_compare(values['maml'], values['scratch'])} than scratch)"
+        lines.append(text + ".")
+    return "\n".join(lines)
+
+
 def sinusoid_tables(
     curves: pd.DataFrame, methods: Sequence[str], step_sizes: dict[str, dict[str, float]], setup: SinusoidSetup
 ) -> str:
@@ -41,7 +139,7 @@ def sinusoid_tables(
         for m in methods:
             row = curves.set_index("step")
             cells = [_cell(row.at[s, f"{m}_k{k}"], row.at[s, f"{m}_k{k}_ci95"]) for s in steps]
-            out.append(f"| {m} | {step_sizes[m][f'k{k}']:g} | " + " | ".join(cells) + " |")
+            out.append(f"| {m} | {_step_size(step_sizes[m][f'k{k}'])} | " + " | ".join(cells) + " |")
             if k == 5 and m in FINN_SINUSOID_K5:
                 published = FINN_SINUSOID_K5[m]
                 cells = [f"{published[s]:.2f}" if s in published else "–" for s in steps]
@@ -79,6 +177,13 @@ def render(
     methods: Sequence[str],
     step_sizes: dict[str, dict[str, float]],
     curves: pd.DataFrame,
+    long_curves: pd.DataFrame,
+    long_setup: str,
+    long_k: int,
+    long_steps: int,
+    unrelated: dict,
+    unrelated_k: int,
+    families: dict[str, str],
     figures: dict[str, str],
     params_text: str,
 ) -> str:
@@ -115,6 +220,29 @@ Published numbers (italic) are Finn et al.'s, on their own 600 test tasks; they 
 
 {figure_md}
 
+## Research questions
+
+REML rows: the policy composes one network per test task from the pool, reading only the K support
+points (`reml_*`) or, labelled `_oracle`, the true amplitude and phase as in the thesis; the pool is
+frozen and no query point is seen before scoring. The network is then fine-tuned by the same harness
+as every other method, with a step size tuned on validation tasks. A difference is called "lower" or
+"higher" only when the 95% CIs do not overlap.
+
+### RQ1: does REML enable fast learning on new tasks?
+
+{research_question_1(curves, long_curves, methods, long_k, long_steps)}
+
+The thesis's own figure, {long_setup}, is `long_finetune.png` above.
+
+### RQ3: is REML robust to unrelated tasks?
+
+Every method that does not read the true task parameters, on {len(families)} task families never seen in
+meta-training (same input range, same harness and step sizes as in-distribution):
+{chr(10).join(f"- {name.replace('_', ' ')}: {text}" for name, text in families.items())}
+
+{research_question_3(unrelated, unrelated_k, setup.steps)}
+
+{unrelated_table(unrelated, unrelated_k, (0, setup.steps))}
 ## Parameters
 
 The exact `params.yaml` this report was produced from:

@@ -10,35 +10,73 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import pandas as pd
 import torch
 
-from reml.checkpoint import Checkpoint
 from reml.harness import Adaptation, Curve, batched_trajectories, score
-from reml.nets import make_inputs
+from reml.nets import MLP, InputKind, Params, make_inputs
 from reml.tasks import TaskSet
 from reml.tasks.sinusoid import SinusoidDistribution
 
 METRIC_STEPS = (0, 1, 10)
 
 
+class Method(Protocol):
+    """What the harness needs from a trained method (a :class:`reml.checkpoint.Checkpoint`, or a REML
+    :class:`reml.agents.Composer`, which builds one network per task)."""
+
+    @property
+    def method(self) -> str: ...
+
+    @property
+    def model(self) -> MLP: ...
+
+    inputs: InputKind
+
+    def step_size(self, k: int) -> float: ...
+
+    def initial_params(self, tasks: TaskSet) -> tuple[Params, bool]:
+        """Parameters to fine-tune on ``tasks`` (a K-shot view); True if stacked one set per task.
+        Implementations may read the support points and (oracles only) the task parameters, never the
+        query points."""
+        ...
+
+
 @dataclass(frozen=True)
 class MethodResult:
-    """One method's query-MSE curves on the test tasks, per K."""
+    """One method's query-MSE curves on the test tasks, per K (averaged over its runs, e.g. seeds)."""
 
     method: str
-    step_sizes: dict[int, float]
+    step_sizes: dict[int, tuple[float, ...]]  # K -> the step size of each run
     curves: dict[int, Curve]  # K -> curve over steps 0..S
 
 
-def evaluate_method(ckpt: Checkpoint, tasks: TaskSet, shots: Sequence[int], optimizer: str, steps: int) -> MethodResult:
-    """Score a checkpoint through the shared harness for every K."""
-    curves = {}
+def evaluate_method(
+    runs: Sequence[Method] | Method,
+    tasks: TaskSet,
+    shots: Sequence[int],
+    optimizer: str,
+    steps: int,
+    lr: float | None = None,
+) -> MethodResult:
+    """Score a method through the shared harness for every K.
+
+    ``runs`` are independent trainings of one method (seeds); each test task's curve is averaged over
+    them before the mean and CI over tasks are taken. ``lr`` overrides the runs' tuned step sizes.
+    """
+    runs = [runs] if not isinstance(runs, Sequence) else list(runs)
+    curves, step_sizes = {}, {}
     for k in shots:
-        adaptation = Adaptation(optimizer=optimizer, lr=ckpt.step_size(k), steps=steps)
-        curves[k] = score(ckpt.model, ckpt.params, tasks.with_shots(k), ckpt.inputs, adaptation)
-    return MethodResult(ckpt.method, {k: ckpt.step_size(k) for k in shots}, curves)
+        view = tasks.with_shots(k)
+        per_run, step_sizes[k] = [], tuple(lr or run.step_size(k) for run in runs)
+        for run, step_size in zip(runs, step_sizes[k], strict=True):
+            params, per_task = run.initial_params(view)
+            adaptation = Adaptation(optimizer=optimizer, lr=step_size, steps=steps)  # type: ignore[arg-type]
+            per_run.append(score(run.model, params, view, run.inputs, adaptation, per_task).per_task)
+        curves[k] = Curve(per_task=torch.stack(per_run).mean(dim=0))
+    return MethodResult(runs[0].method, step_sizes, curves)
 
 
 def metrics(results: Sequence[MethodResult]) -> dict[str, dict[str, dict[str, float]]]:
@@ -69,7 +107,7 @@ def curves_table(results: Sequence[MethodResult]) -> pd.DataFrame:
 
 
 def example_fits(
-    ckpts: Sequence[Checkpoint],
+    ckpts: Sequence[Method],
     tasks: TaskSet,
     distribution: SinusoidDistribution,
     shots: Sequence[int],
@@ -91,15 +129,17 @@ def example_fits(
         view = tasks.with_shots(k)
         frames.append(_frame("support", view.support_x, view.support_y, k=k, method="", step=0))
         for ckpt in ckpts:
-            adaptation = Adaptation(optimizer=optimizer, lr=ckpt.step_size(k), steps=steps)
+            adaptation = Adaptation(optimizer=optimizer, lr=ckpt.step_size(k), steps=steps)  # type: ignore[arg-type]
+            params, per_task = ckpt.initial_params(view)
             with torch.no_grad():
                 preds = batched_trajectories(
                     ckpt.model,
-                    ckpt.params,
+                    params,
                     make_inputs(view.support_x, view.task_params, ckpt.inputs),
                     view.support_y,
                     make_inputs(grid, view.task_params, ckpt.inputs),
                     adaptation,
+                    per_task,
                 )  # (n, S+1, G, 1)
             for s in range(steps + 1):
                 frames.append(_frame("prediction", grid, preds[:, s], k=k, method=ckpt.method, step=s))

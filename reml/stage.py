@@ -54,6 +54,11 @@ def producing_stage(method: str) -> str:
     return f"train_maml@{method}" if method in META_LEARNERS else f"train_{method}"
 
 
+def reml_run(agent: str, encoding: str, seed: int) -> str:
+    """Name of one train_reml run: its directory under models/sinusoid/reml/ and its DVC matrix key."""
+    return f"{agent}-{encoding}-{seed}"
+
+
 def wrote(*paths: str | Path) -> None:
     for path in paths:
         print(f"wrote {path}")

@@ -122,3 +122,47 @@ def test_pool_network_and_file_round_trip(tmp_path):
     assert all(torch.equal(getattr(pool, n), getattr(loaded, n)) for n in (*POOL_TENSORS, "chosen", "trained"))
     with pytest.raises(ArtifactError, match=r"absent\.safetensors: not found.*train_reml"):
         load_pool(tmp_path / "absent.safetensors")
+
+
+def test_dense_reward_telescopes_to_the_terminal_reward():
+    actions = [1, 2, 5, 6, 8]
+    env_t, env_d = make_env(reward="terminal"), make_env(reward="dense")
+    for env in (env_t, env_d):
+        env.reset(seed=11)
+    terminal = [env_t.step(a)[1] for a in actions]
+    dense = [env_d.step(a)[1] for a in actions]
+    assert terminal[:-1] == [0.0] * 4 and 0 < terminal[-1] <= 1
+    assert any(r != 0 for r in dense[:-1]) and all(-1 <= r <= 1 for r in dense)
+    assert sum(dense) == pytest.approx(terminal[-1], abs=1e-12)
+
+
+def test_observation_encodes_any_k_up_to_k_encode_and_the_network_features():
+    env = CompositionEnv(make_pool(), SinusoidDistribution(), depth=3, k_support=(5, 10), k_query=7)
+    assert env.k_encode == 10 and env.observation_space.shape == (3 * 10 + 9 + 5 + 2,)
+    ks = set()
+    for seed in range(20):
+        obs, _ = env.reset(seed=seed)
+        present = obs[: 3 * 10].reshape(10, 3)[:, 2]
+        k = int(present.sum())
+        ks.add(k)
+        assert present.tolist() == [1.0] * k + [0.0] * (10 - k)  # padded after the K-th point
+        x = obs[: 3 * 10].reshape(10, 3)[:k, 0]
+        assert np.all(np.diff(x) >= 0)  # sorted by x
+    assert ks == {5, 10}
+    task = SinusoidDistribution().sample(1, 3, 1, generator(5, "pool-test"))
+    obs, _ = env.reset(options={"support": (task.support_x[0], task.support_y[0])})
+    loss_feature = obs[-2]
+    assert loss_feature == pytest.approx(np.log1p(float((task.support_y[0] ** 2).mean())), rel=1e-6)
+    with pytest.raises(ValueError, match="encodes at most 10"):
+        big = SinusoidDistribution().sample(1, 11, 1, generator(5, "pool-test"))
+        env.reset(options={"support": (big.support_x[0], big.support_y[0])})
+
+
+def test_oracle_encoding_needs_the_task_parameters_to_compose():
+    env = make_env(encoding="oracle")
+    check_env(env)
+    task = SinusoidDistribution().sample(1, 5, 7, generator(6, "pool-test"))
+    with pytest.raises(ValueError, match="task_params"):
+        env.reset(options={"support": (task.support_x[0], task.support_y[0])})
+    obs, _ = env.reset(options={"support": (task.support_x[0], task.support_y[0]), "task_params": task.task_params[0]})
+    assert obs[:2].tolist() == pytest.approx(task.task_params[0].tolist())

@@ -52,6 +52,24 @@ def test_committed_params_are_valid():
             lambda d: d["make_figures"].update(example_steps=[0, 11]),
             r"^make_figures\.example_steps: \[11\] exceed adaptation\.steps = 10",
         ),
+        (
+            lambda d: d["train_reml"].update(agents=["reml_ppo", "reml_a2c"]),
+            r"^train_reml\.agents: unknown \['reml_a2c'\]; allowed: \['reml_ppo', 'reml_maskable', 'reml_lstm'\]",
+        ),
+        (
+            lambda d: d["train_reml"].update(encodings=["support"]),
+            r"^evaluate_fewshot\.methods: \['reml_ppo_oracle', .*\] are not trained",
+        ),
+        (lambda d: d["reml"].update(depth=30), r"^reml\.depth: 30 exceeds pool\.n_hidden = 20"),
+        (lambda d: d["reml"].update(reward="sparse"), r"^reml\.reward: got 'sparse'; allowed: \['terminal', 'dense'\]"),
+        (
+            lambda d: d["train_reml"]["ppo"].update(batch_size=5000),
+            r"^train_reml\.ppo\.batch_size: 5000 exceeds n_steps",
+        ),
+        (
+            lambda d: d["evaluate_fewshot"]["long_finetune"].update(methods=["reptile2"]),
+            r"^evaluate_fewshot\.long_finetune\.methods: \['reptile2'\] are not in evaluate_fewshot\.methods",
+        ),
         (lambda d: d.update(profile="fast"), r"^profile: got 'fast'; allowed: \['quick', 'paper', 'tiny'\]"),
     ],
 )

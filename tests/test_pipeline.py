@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from conftest import BIN, REPO, copy_repo
+from reml.config import METHOD_NAMES, ORACLE_METHODS
 
 PACKAGES = ("reml", "baselines")
 IMPORTED_MODULES = """
@@ -27,13 +28,11 @@ def stages():
     return yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
 
 
-def stage_run_names():
-    """Names DVC runs under: a matrix stage `s` over `variant` runs as `s@<variant>`."""
-    names = []
-    for name, stage in stages().items():
-        matrix = stage.get("matrix")
-        names += [f"{name}@{v}" for v in matrix["variant"]] if matrix else [name]
-    return names
+def stage_run_names(repo):
+    """Names DVC runs under, with matrices expanded against the repository's params (`s@a-b-c`)."""
+    listed = dvc("stage", "list", "--name-only", cwd=repo)
+    assert listed.returncode == 0, listed.stderr
+    return listed.stdout.split()
 
 
 @pytest.mark.parametrize("name", sorted(stages()))
@@ -75,12 +74,17 @@ def test_tiny_profile_end_to_end(tmp_path):
 
     first = dvc("repro", cwd=repo)
     assert first.returncode == 0, first.stdout + first.stderr
-    for name in stage_run_names():
+    names = stage_run_names(repo)
+    reml_runs = [
+        f"train_reml@{a}-{e}-0" for e in ("support", "oracle") for a in ("reml_ppo", "reml_maskable", "reml_lstm")
+    ]
+    assert set(reml_runs) <= set(names), names
+    for name in names:
         assert f"Running stage '{name}'" in first.stdout, f"{name} did not run"
 
     reports = repo / "reports"
     metrics = json.loads((reports / "metrics" / "sinusoid.json").read_text())
-    assert set(metrics) == {"scratch", "pretrained", "oracle", "maml", "fomaml", "reptile"}
+    assert set(metrics) == set(METHOD_NAMES)
     for method, by_k in metrics.items():
         assert set(by_k) == {"k5", "k10", "k20"}
         for leaves in by_k.values():
@@ -88,13 +92,22 @@ def test_tiny_profile_end_to_end(tmp_path):
             assert all(math.isfinite(v) for v in leaves.values()), method
     curves = pd.read_csv(reports / "curves" / "sinusoid.csv")
     assert list(curves.step) == list(range(11)) and curves.notna().all().all()
+    unrelated = json.loads((reports / "metrics" / "sinusoid_unrelated.json").read_text())
+    assert set(unrelated) == {"in_distribution", "lines", "quadratics", "sinusoid_large_amplitude",
+                              "sinusoid_double_frequency"}  # fmt: skip
+    for by_method in unrelated.values():
+        assert set(by_method) == set(METHOD_NAMES) - set(ORACLE_METHODS)
+    long = pd.read_csv(reports / "curves" / "sinusoid_long_finetune.csv")
+    assert list(long.step) == list(range(101)) and long.notna().all().all()
     figures = sorted(p.name for p in (reports / "figures" / "sinusoid").iterdir())
     assert figures == [
-        "curves.png", "examples_k10.png", "examples_k20.png", "examples_k5.png", "meta_training.png", "training.png"
+        "curves.png", "examples_k10.png", "examples_k20.png", "examples_k5.png", "long_finetune.png",
+        "meta_training.png", "reml_training.png", "training.png", "unrelated.png",
     ]  # fmt: skip
     assert all((reports / "figures" / "sinusoid" / f).stat().st_size > 1000 for f in figures)
     report = (reports / "report.md").read_text()
     assert "Profile: **tiny**" in report and "#### K = 20" in report and "figures/sinusoid/curves.png" in report
+    assert "### RQ1" in report and "### RQ3" in report and "| reml_maskable |" in report
     assert "nan" not in report.lower()
     # The profile switch edits params.yaml only: the report must still name a clean code commit.
     assert re.search(r"Code: commit `[0-9a-f]{40}` \(", report), report[:400]

@@ -1,7 +1,10 @@
 """REML learns: MaskablePPO composing from a pool with write-back builds better networks (issue 4).
 
-Small, on purpose: a pool of 2 + 8 + 2 layers of width 20, networks of 4 layers, 4,000 timesteps
-(1,000 episodes) per seed. Seeds 0 and 1 are both used; neither was picked for its margin.
+Small, on purpose: a pool of 2 + 8 + 2 layers of width 20, networks of 4 layers, 8,000 timesteps
+(2,000 episodes) per seed. Seeds 0 and 1 are both used; neither was picked for its margin. Measured
+when the observation gained the loss and output-scale features: mean query MSE 4.25 -> 3.22 (seed 0),
+4.44 -> 3.22 (seed 1), 4.29 -> 2.94 (seed 2, not in the test); at 4,000 timesteps seed 0 had not yet
+improved (4.25 -> 4.33), which is why the run is this long.
 """
 
 import numpy as np
@@ -48,7 +51,7 @@ def train(seed, timesteps):
 def test_training_improves_the_built_networks():
     before, after = [], []
     for seed in (0, 1):
-        model, pool, untrained = train(seed, 4000)
+        model, pool, untrained = train(seed, 8000)
         before.append(untrained)
         after.append(mean_loss(pool, model))
         assert after[-1] < before[-1], (seed, before[-1], after[-1])

@@ -20,7 +20,7 @@ def test_bad_param_stops_the_stage_before_writing(params_copy, tmp_path):
     params_copy.write_text(yaml.safe_dump(data))
     out = tmp_path / "test.safetensors"
     proc = run_stage("generate_tasks.py", "--params", str(params_copy), "--test-out", str(out), "--val-out",
-                     str(tmp_path / "val.safetensors"))  # fmt: skip
+                     str(tmp_path / "val.safetensors"), "--unrelated-dir", str(tmp_path / "unrelated"))  # fmt: skip
     assert proc.returncode == 1
     assert "generate_tasks.n_test: must be >= 1, got 0" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -32,6 +32,8 @@ def test_missing_artifact_names_the_file_and_the_stage(tmp_path):
         "evaluate_fewshot.py", "--test-tasks", str(tmp_path / "absent.safetensors"), "--models-dir", str(tmp_path),
         "--metrics-out", str(tmp_path / "m.json"), "--curves-out", str(tmp_path / "c.csv"),
         "--examples-out", str(tmp_path / "e.csv"), "--methods-out", str(tmp_path / "x.json"),
+        "--unrelated-dir", str(tmp_path / "u"), "--unrelated-out", str(tmp_path / "u.json"),
+        "--long-curves-out", str(tmp_path / "l.csv"),
     )  # fmt: skip
     assert proc.returncode == 1
     assert "absent.safetensors: not found; it is written by `generate_tasks`" in proc.stderr

@@ -7,6 +7,7 @@ are used only to score it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -43,6 +44,26 @@ class TaskSet:
                 raise ValueError(f"TaskSet.{name} has {getattr(self, name).shape[0]} tasks, support_x has {n}")
         if self.task_params.shape[1] != len(self.param_names):
             raise ValueError(f"task_params has {self.task_params.shape[1]} columns for names {self.param_names}")
+
+    @staticmethod
+    def from_function(
+        evaluate: Callable[[Tensor, Tensor], Tensor],
+        task_params: Tensor,
+        support_x: Tensor,
+        query_x: Tensor,
+        param_names: tuple[str, ...],
+        family: str,
+    ) -> TaskSet:
+        """Tasks whose targets are ``evaluate(task_params, x)`` at the given support and query inputs."""
+        return TaskSet(
+            support_x=support_x,
+            support_y=evaluate(task_params, support_x),
+            query_x=query_x,
+            query_y=evaluate(task_params, query_x),
+            task_params=task_params,
+            param_names=param_names,
+            metadata={"family": family},
+        )
 
     def __len__(self) -> int:
         return self.support_x.shape[0]

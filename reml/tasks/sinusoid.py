@@ -18,7 +18,7 @@ def sinusoid(x: Tensor, amplitude: Tensor, phase: Tensor) -> Tensor:
     return amplitude * torch.sin(x - phase)
 
 
-def _uniform(shape: tuple[int, ...], low: float, high: float, generator: torch.Generator) -> Tensor:
+def uniform(shape: tuple[int, ...], low: float, high: float, generator: torch.Generator) -> Tensor:
     return low + (high - low) * torch.rand(shape, generator=generator)
 
 
@@ -33,13 +33,13 @@ class SinusoidDistribution:
 
     def sample_params(self, n_tasks: int, generator: torch.Generator) -> Tensor:
         """(n_tasks, 2): columns amplitude, phase."""
-        amplitude = _uniform((n_tasks,), *self.amplitude, generator)
-        phase = _uniform((n_tasks,), *self.phase, generator)
+        amplitude = uniform((n_tasks,), *self.amplitude, generator)
+        phase = uniform((n_tasks,), *self.phase, generator)
         return torch.stack([amplitude, phase], dim=1)
 
     def sample_x(self, n_tasks: int, n_points: int, generator: torch.Generator) -> Tensor:
         """(n_tasks, n_points, 1) inputs drawn uniformly from ``x_range``."""
-        return _uniform((n_tasks, n_points, 1), *self.x_range, generator)
+        return uniform((n_tasks, n_points, 1), *self.x_range, generator)
 
     def evaluate(self, task_params: Tensor, x: Tensor) -> Tensor:
         """Targets for inputs ``x`` (n, m, 1) of tasks ``task_params`` (n, 2) -> (n, m, 1)."""
@@ -51,12 +51,4 @@ class SinusoidDistribution:
         task_params = self.sample_params(n_tasks, generator)
         support_x = self.sample_x(n_tasks, n_support, generator)
         query_x = self.sample_x(n_tasks, n_query, generator)
-        return TaskSet(
-            support_x=support_x,
-            support_y=self.evaluate(task_params, support_x),
-            query_x=query_x,
-            query_y=self.evaluate(task_params, query_x),
-            task_params=task_params,
-            param_names=self.param_names,
-            metadata={"family": "sinusoid"},
-        )
+        return TaskSet.from_function(self.evaluate, task_params, support_x, query_x, self.param_names, "sinusoid")

@@ -1,0 +1,32 @@
+"""Timesteps per second of REML training (issue 4), for each agent: the default profile's environment
+(pool 4 + 20 + 4 of width 40, 5 layers, 10 inner Adam steps, K drawn from {5, 10, 20}) and PPO settings
+(rollouts of 500 steps, minibatches of 50, 10 epochs), 1,000 timesteps per round: environment steps,
+policy inference and the PPO updates together. Run with `make bench`.
+"""
+
+import pytest
+
+from reml.agents import ALGORITHMS, create_pool, make_agent, make_env
+from reml.config import load_params
+from reml.seeding import configure_torch, generator
+from reml.tasks import SinusoidDistribution
+
+TIMESTEPS = 1000
+
+
+@pytest.mark.parametrize("agent", sorted(ALGORITHMS))
+def test_training_timesteps_per_second(benchmark, agent):
+    configure_torch()
+    params = load_params()
+    pool = create_pool(params.reml, generator(0, "bench"))
+    env = make_env(pool, params.reml, SinusoidDistribution(), params.adaptation.shots, "support")
+    algorithm = make_agent(agent, env, params.train_reml.ppo, seed=0)
+
+    def learn():
+        algorithm.learn(TIMESTEPS, reset_num_timesteps=False)
+
+    benchmark.pedantic(learn, rounds=3, warmup_rounds=1)
+    if benchmark.stats is not None:  # absent under --benchmark-disable
+        rate = TIMESTEPS / benchmark.stats.stats.mean
+        benchmark.extra_info["timesteps_per_second"] = round(rate, 1)
+        print(f"\n{agent}: {rate:.0f} timesteps/s")

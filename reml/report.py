@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,8 +24,15 @@ class SinusoidSetup:
     optimizer: str
 
 
-def _cell(mean: float, ci: float) -> str:
-    return f"{mean:.3f} ± {ci:.3f}"
+def _num(value: float) -> str:
+    return f"{value:.3f}" if abs(value) < 1000 else f"{value:.3g}"
+
+
+def _cell(mean: float | None, ci: float | None) -> str:
+    """mean ± CI; "diverged" where the mean is not finite (null in the metrics JSON)."""
+    if mean is None or ci is None or not (math.isfinite(mean) and math.isfinite(ci)):
+        return "diverged"
+    return f"{_num(mean)} ± {_num(ci)}"
 
 
 def _step_size(value: float | list[float]) -> str:
@@ -40,13 +48,14 @@ def _at(curves: pd.DataFrame, method: str, k: int, step: int) -> tuple[float, fl
     return float(row[f"{method}_k{k}"]), float(row[f"{method}_k{k}_ci95"])
 
 
-def _compare(a: tuple[float, float], b: tuple[float, float]) -> str:
-    """'lower' / 'higher' when the 95% CIs do not overlap, else 'no clear difference'."""
+def _versus(a: tuple[float, float], b: tuple[float, float], name: str) -> str:
+    """'lower than <name> (b)' / 'higher than' when the 95% CIs do not overlap, else 'no clear difference'."""
+    shown = _cell(*b)
     if a[0] + a[1] < b[0] - b[1]:
-        return "lower"
+        return f"lower than {name} ({shown})"
     if a[0] - a[1] > b[0] + b[1]:
-        return "higher"
-    return "no clear difference"
+        return f"higher than {name} ({shown})"
+    return f"no clear difference from {name} ({shown})"
 
 
 def research_question_1(
@@ -68,8 +77,7 @@ def research_question_1(
             b = _at(curves, best, k, step)
             parts = []
             for other in others:
-                o = _at(curves, other, k, step)
-                parts.append(f"{_compare(b, o)} than {other} ({o[0]:.3f} ± {o[1]:.3f})")
+                parts.append(_versus(b, _at(curves, other, k, step), other))
             lines.append(
                 f"- K = {k}, {step} step{'s' if step != 1 else ''}: best REML agent {best} "
                 f"{b[0]:.3f} ± {b[1]:.3f}: " + "; ".join(parts) + "."
@@ -80,8 +88,8 @@ def research_question_1(
         for m in long_methods:
             r = _at(long_curves, m, long_k, long_steps)
             lines.append(
-                f"- Longer fine-tune (K = {long_k}, {long_steps} steps, figure below): {m} {r[0]:.3f} ± {r[1]:.3f}, "
-                f"{_compare(r, s)} than scratch ({s[0]:.3f} ± {s[1]:.3f})."
+                f"- Longer fine-tune (K = {long_k}, {long_steps} steps, figure above): {m} {_cell(*r)}, "
+                f"{_versus(r, s, 'scratch')}."
             )
     return "\n".join(lines)
 
@@ -106,21 +114,27 @@ def unrelated_table(unrelated: dict, k: int, steps: Sequence[int]) -> str:
 
 
 def research_question_3(unrelated: dict, k: int, step: int) -> str:
-    """RQ3 in words: per family, the best method, where REML stands, and REML's ratio to scratch."""
+    """RQ3 in words: per family, the best method, where REML stands, its ratio to scratch, and divergences."""
     lines = []
     for family, by_method in unrelated.items():
         values = {m: (v[f"k{k}"][f"mse_step{step}"], v[f"k{k}"][f"ci95_step{step}"]) for m, v in by_method.items()}
+        values = {m: (math.inf, math.inf) if v[0] is None else v for m, v in values.items()}
         ranked = sorted(values, key=lambda m: values[m][0])
         reml = [m for m in ranked if m in REML_SUPPORT]
-        text = f"- {family.replace('_', ' ')}: best {ranked[0]} ({values[ranked[0]][0]:.3f})"
+        text = f"- {family.replace('_', ' ')}: best {ranked[0]} ({_cell(*values[ranked[0]])})"
         if reml:
             r = reml[0]
-            text += f"; best REML agent {r} ranks {ranked.index(r) + 1} of {len(ranked)} ({values[r][0]:.3f})"
-            if "scratch" in values:
-                sc = values["scratch"]
-                text += f", {values[r][0] / sc[0]:.2f}× scratch's error ({_compare(values[r], sc)} than scratch)"
-            if "maml" in values:
-                text += f"; maml {values['maml'][0]:.3f} ({_compare(values['maml'], values['scratch'])} than scratch)"
+            text += f"; best REML agent {r} ranks {ranked.index(r) + 1} of {len(ranked)} ({_cell(*values[r])})"
+            if "scratch" in values and math.isfinite(values["scratch"][0]):
+                ratio = values[r][0] / values["scratch"][0]
+                text += f", {ratio:.2f}× scratch's error, {_versus(values[r], values['scratch'], 'scratch')}"
+        start = {m: v[f"k{k}"]["mse_step0"] for m, v in by_method.items()}
+        diverged = [m for m in ranked if not values[m][0] < 2 * (start[m] if start[m] is not None else math.inf)]
+        if diverged:
+            text += (
+                f"; fine-tuning diverged on some tasks (mean after {step} steps above twice the step-0 mean, "
+                f"or not finite) for {', '.join(diverged)}"
+            )
         lines.append(text + ".")
     return "\n".join(lines)
 

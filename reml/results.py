@@ -1,13 +1,15 @@
 """Scoring every method on the fixed test tasks, and the tables the pipeline commits.
 
 Contract (shared by every later method): ``reports/metrics/sinusoid.json`` holds scalar leaves
-``<method>.k<K>.mse_step<S>`` and ``<method>.k<K>.ci95_step<S>`` for S in {0, 1, 10};
+``<method>.k<K>.mse_step<S>`` and ``<method>.k<K>.ci95_step<S>`` for S in {0, 1, 10} (null where
+fine-tuning diverged to inf or NaN on some task);
 ``reports/curves/sinusoid.csv`` holds every step 0..S, one row per step, columns
 ``<method>_k<K>`` (mean) and ``<method>_k<K>_ci95``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -88,10 +90,16 @@ def metrics(results: Sequence[MethodResult]) -> dict[str, dict[str, dict[str, fl
             n_steps = curve.per_task.shape[1] - 1
             leaves: dict[str, float] = {}
             for s in sorted({s for s in METRIC_STEPS if s <= n_steps} | {n_steps}):
-                leaves[f"mse_step{s}"] = round(float(curve.mean[s]), 6)
-                leaves[f"ci95_step{s}"] = round(float(curve.ci95[s]), 6)
+                leaves[f"mse_step{s}"] = _finite(curve.mean[s])
+                leaves[f"ci95_step{s}"] = _finite(curve.ci95[s])
             out[result.method][f"k{k}"] = leaves
     return out
+
+
+def _finite(value: torch.Tensor) -> float | None:
+    """Rounded for the metrics JSON; None (null) when fine-tuning diverged on some task (inf or NaN)."""
+    v = float(value)
+    return round(v, 6) if math.isfinite(v) else None
 
 
 def curves_table(results: Sequence[MethodResult]) -> pd.DataFrame:

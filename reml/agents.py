@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +102,21 @@ def make_agent(agent: str, env: CompositionEnv, ppo: PpoConfig, seed: int) -> Ba
 # --------------------------------------------------------------------------- training
 
 
+def save_sb3_zip(algorithm: BaseAlgorithm, path: Path) -> None:
+    """``algorithm.save`` without the wall-clock parts, so one seed gives a byte-identical file (and DVC
+    output): the episode-info buffers (they hold elapsed times) and the start time are left out, and
+    every zip entry gets the same fixed timestamp."""
+    with atomic_path(path) as tmp:
+        raw = Path(f"{tmp}.raw.zip")
+        algorithm.save(raw, exclude=["ep_info_buffer", "ep_success_buffer", "start_time"])
+        with zipfile.ZipFile(raw) as source, zipfile.ZipFile(tmp, "w") as target:
+            for info in source.infolist():
+                fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+                fixed.compress_type, fixed.external_attr = info.compress_type, info.external_attr
+                target.writestr(fixed, source.read(info.filename))
+        raw.unlink()
+
+
 class TrainingCurve(BaseCallback):
     """Rows of (timesteps, episodes, episode_reward, built_loss, invalid_rate) every ``log_every`` steps,
     each the mean over the episodes (and steps) since the previous row."""
@@ -154,7 +170,7 @@ class Checkpoints(BaseCallback):
         if self.num_timesteps % self.every == 0:
             out = self.directory / f"step{self.num_timesteps}"
             out.mkdir(parents=True, exist_ok=True)
-            self.model.save(out / "policy.zip")
+            save_sb3_zip(self.model, out / "policy.zip")
             save_pool(out / "pool.safetensors", self.env.pool)
         return True
 
@@ -251,7 +267,7 @@ def save_agent(
     info: dict[str, Any],
 ) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    algorithm.save(directory / "policy.zip")
+    save_sb3_zip(algorithm, directory / "policy.zip")
     meta = {
         "agent": agent,
         "encoding": encoding,

@@ -61,7 +61,6 @@ def run(args, params):
     info = {
         "seed": args.seed,
         "timesteps": cfg.timesteps,
-        "train_seconds": round(seconds, 1),
         "step_size_tuning": tuning,
         "pool_chosen": env.pool.chosen.tolist(),
     }

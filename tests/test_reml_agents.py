@@ -110,6 +110,11 @@ def test_save_and_load_round_trip_composes_identically(agent, tmp_path):
     save_agent(tmp_path / "run", agent, "support", composer.algorithm, composer.pool, CFG, PPO_CFG, SHOTS,
                composer.step_sizes, {"seed": 0})  # fmt: skip
     assert {p.name for p in (tmp_path / "run").iterdir()} == {"policy.zip", "policy.safetensors", "pool.safetensors"}
+    again, _ = train(agent)  # the same seed, trained and saved later: byte-identical files (stable DVC hashes)
+    save_agent(tmp_path / "again", agent, "support", again.algorithm, again.pool, CFG, PPO_CFG, SHOTS,
+               again.step_sizes, {"seed": 0})  # fmt: skip
+    for name in ("policy.zip", "policy.safetensors", "pool.safetensors"):
+        assert (tmp_path / "run" / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
     loaded = load_agent(tmp_path / "run", SinusoidDistribution(), "train_reml@x")
     assert loaded.step_sizes == composer.step_sizes and loaded.info == {"seed": 0}
     tasks = sample_tasks()

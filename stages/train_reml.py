@@ -24,9 +24,6 @@ from reml.tasks import load_taskset
 
 def run(args, params):
     cfg, reml_cfg, shots = params.train_reml, params.reml, params.adaptation.shots
-    for name, value, allowed in (("--agent", args.agent, REML_AGENTS), ("--encoding", args.encoding, REML_ENCODINGS)):
-        if value not in allowed:
-            raise ConfigError(f"{name}: got {value!r}; allowed: {list(allowed)}")
     val_tasks = load_taskset(args.val_tasks)
     if max(shots) > val_tasks.k_max:
         raise ConfigError(
@@ -74,8 +71,8 @@ def run(args, params):
 
 if __name__ == "__main__":
     p = stage.parser(__doc__)
-    p.add_argument("--agent", required=True, help=f"one of {', '.join(REML_AGENTS)}")
-    p.add_argument("--encoding", required=True, help=f"one of {', '.join(REML_ENCODINGS)}")
+    p.add_argument("--agent", required=True, choices=REML_AGENTS)
+    p.add_argument("--encoding", required=True, choices=REML_ENCODINGS)
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--val-tasks", required=True)
     p.add_argument("--out", required=True, help="directory for policy.zip, policy.safetensors, pool.safetensors")

@@ -80,3 +80,23 @@ def test_malformed_checkpoint_is_rejected_with_its_path(tmp_path):
     (tmp_path / "d.safetensors").write_bytes(b"\x00" * 16)
     with pytest.raises(ArtifactError, match=r"d\.safetensors: not a valid checkpoint.*dvc repro train_scratch"):
         load_checkpoint(tmp_path / "d.safetensors", "train_scratch")
+
+
+def test_train_reml_rejects_an_unknown_agent_before_training(tmp_path):
+    proc = run_stage("train_reml.py", "--agent", "reml_a2c", "--encoding", "support", "--seed", "0", "--val-tasks",
+                     str(tmp_path / "val.safetensors"), "--out", str(tmp_path / "run"), "--log-out",
+                     str(tmp_path / "log.csv"))  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert (
+        "argument --agent: invalid choice: 'reml_a2c' (choose from 'reml_ppo', 'reml_maskable', 'reml_lstm')"
+        in proc.stderr
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_train_reml_names_a_missing_validation_set(tmp_path):
+    proc = run_stage("train_reml.py", "--agent", "reml_ppo", "--encoding", "oracle", "--seed", "0", "--val-tasks",
+                     str(tmp_path / "val.safetensors"), "--out", str(tmp_path / "run"), "--log-out",
+                     str(tmp_path / "log.csv"))  # fmt: skip
+    assert proc.returncode == 1 and "val.safetensors: not found; it is written by `generate_tasks`" in proc.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -102,10 +103,14 @@ def make_agent(agent: str, env: CompositionEnv, ppo: PpoConfig, seed: int) -> Ba
 # --------------------------------------------------------------------------- training
 
 
+_ADDRESS = re.compile(rb" at 0x[0-9a-fA-F]+")  # only in SB3's human-readable reprs, never in pickled payloads
+
+
 def save_sb3_zip(algorithm: BaseAlgorithm, path: Path) -> None:
-    """``algorithm.save`` without the wall-clock parts, so one seed gives a byte-identical file (and DVC
-    output): the episode-info buffers (they hold elapsed times) and the start time are left out, and
-    every zip entry gets the same fixed timestamp."""
+    """``algorithm.save`` without the run-dependent parts, so one seed gives a byte-identical file (and DVC
+    output) from run to run: the episode-info buffers (they hold elapsed times) and the start time are
+    left out, memory addresses in the readable reprs SB3 writes next to each pickled object
+    (``<function ... at 0x7f...>``) are removed, and every zip entry gets the same fixed timestamp."""
     with atomic_path(path) as tmp:
         raw = Path(f"{tmp}.raw.zip")
         algorithm.save(raw, exclude=["ep_info_buffer", "ep_success_buffer", "start_time"])
@@ -113,7 +118,10 @@ def save_sb3_zip(algorithm: BaseAlgorithm, path: Path) -> None:
             for info in source.infolist():
                 fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
                 fixed.compress_type, fixed.external_attr = info.compress_type, info.external_attr
-                target.writestr(fixed, source.read(info.filename))
+                content = source.read(info.filename)
+                if info.filename == "data":
+                    content = _ADDRESS.sub(b"", content)
+                target.writestr(fixed, content)
         raw.unlink()
 
 

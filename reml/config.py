@@ -417,6 +417,12 @@ class Params:
             "evaluate_fewshot.methods",
             f"{untrained} are not trained: add their agent to train_reml.agents and encoding to train_reml.encodings",
         )
+        _require(
+            self.evaluate_fewshot.unrelated_k in self.adaptation.shots,
+            "evaluate_fewshot.unrelated_k",
+            f"K = {self.evaluate_fewshot.unrelated_k} must be one of adaptation.shots {list(self.adaptation.shots)} "
+            "(the K values whose fine-tuning step sizes are tuned)",
+        )
         for key, k in (("unrelated_k", self.evaluate_fewshot.unrelated_k),
                        ("long_finetune.k", self.evaluate_fewshot.long_finetune.k)):  # fmt: skip
             _require(

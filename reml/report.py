@@ -43,14 +43,27 @@ def _step_size(value: float | list[float]) -> str:
 REML_SUPPORT = ("reml_ppo", "reml_maskable", "reml_lstm")  # the REML variants that see only the support points
 
 
+def _clean(mean: float | None, ci: float | None) -> tuple[float, float]:
+    """(mean, CI) for comparisons: a missing or NaN mean is a diverged run (+inf); a missing or NaN CI
+    (a finite mean over tasks some of which blew up) is an infinitely wide interval."""
+    mean = math.inf if mean is None or math.isnan(mean) else mean
+    ci = math.inf if ci is None or math.isnan(ci) else ci
+    return mean, ci
+
+
 def _at(curves: pd.DataFrame, method: str, k: int, step: int) -> tuple[float, float]:
     row = curves[curves.step == step].iloc[0]
-    return float(row[f"{method}_k{k}"]), float(row[f"{method}_k{k}_ci95"])
+    return _clean(float(row[f"{method}_k{k}"]), float(row[f"{method}_k{k}_ci95"]))
 
 
 def _versus(a: tuple[float, float], b: tuple[float, float], name: str) -> str:
-    """'lower than <name> (b)' / 'higher than' when the 95% CIs do not overlap, else 'no clear difference'."""
+    """'lower than <name> (b)' / 'higher than' when the 95% CIs do not overlap, else 'no clear difference'.
+    A diverged side (infinite mean) is beaten by any finite one."""
     shown = _cell(*b)
+    if math.isinf(a[0]) or math.isinf(b[0]):
+        if math.isinf(a[0]) and math.isinf(b[0]):
+            return f"both diverged, as did {name}"
+        return f"{'higher' if math.isinf(a[0]) else 'lower'} than {name} ({shown})"
     if a[0] + a[1] < b[0] - b[1]:
         return f"lower than {name} ({shown})"
     if a[0] - a[1] > b[0] + b[1]:
@@ -80,7 +93,7 @@ def research_question_1(
                 parts.append(_versus(b, _at(curves, other, k, step), other))
             lines.append(
                 f"- K = {k}, {step} step{'s' if step != 1 else ''}: best REML agent {best} "
-                f"{b[0]:.3f} ± {b[1]:.3f}: " + "; ".join(parts) + "."
+                f"{_cell(*b)}: " + "; ".join(parts) + "."
             )
     long_methods = [m for m in reml if f"{m}_k{long_k}" in long_curves]
     if long_methods and f"scratch_k{long_k}" in long_curves:
@@ -97,7 +110,9 @@ def research_question_1(
 def unrelated_table(unrelated: dict, k: int, steps: Sequence[int]) -> str:
     """Query MSE on the unrelated task families vs in-distribution, one row per method, per step."""
     families = list(unrelated)
-    methods = list(unrelated[families[0]])
+    methods = list(dict.fromkeys(m for f in families for m in unrelated[f]))
+    if not methods:
+        return "(no method without access to the true task parameters was evaluated)"
     out = []
     for step in steps:
         out += [f"#### After {step} step{'s' if step != 1 else ''} (K = {k})", ""]
@@ -117,15 +132,18 @@ def research_question_3(unrelated: dict, k: int, step: int) -> str:
     """RQ3 in words: per family, the best method, where REML stands, its ratio to scratch, and divergences."""
     lines = []
     for family, by_method in unrelated.items():
-        values = {m: (v[f"k{k}"][f"mse_step{step}"], v[f"k{k}"][f"ci95_step{step}"]) for m, v in by_method.items()}
-        values = {m: (math.inf, math.inf) if v[0] is None else v for m, v in values.items()}
+        if not by_method:
+            continue
+        values = {
+            m: _clean(v[f"k{k}"][f"mse_step{step}"], v[f"k{k}"][f"ci95_step{step}"]) for m, v in by_method.items()
+        }
         ranked = sorted(values, key=lambda m: values[m][0])
         reml = [m for m in ranked if m in REML_SUPPORT]
         text = f"- {family.replace('_', ' ')}: best {ranked[0]} ({_cell(*values[ranked[0]])})"
         if reml:
             r = reml[0]
             text += f"; best REML agent {r} ranks {ranked.index(r) + 1} of {len(ranked)} ({_cell(*values[r])})"
-            if "scratch" in values and math.isfinite(values["scratch"][0]):
+            if "scratch" in values and 0 < values["scratch"][0] < math.inf:
                 ratio = values[r][0] / values["scratch"][0]
                 text += f", {ratio:.2f}× scratch's error, {_versus(values[r], values['scratch'], 'scratch')}"
         start = {m: v[f"k{k}"]["mse_step0"] for m, v in by_method.items()}

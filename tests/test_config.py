@@ -70,6 +70,10 @@ def test_committed_params_are_valid():
             lambda d: d["evaluate_fewshot"]["long_finetune"].update(methods=["reptile2"]),
             r"^evaluate_fewshot\.long_finetune\.methods: \['reptile2'\] are not in evaluate_fewshot\.methods",
         ),
+        (
+            lambda d: d["evaluate_fewshot"].update(unrelated_k=7),
+            r"^evaluate_fewshot\.unrelated_k: K = 7 must be one of adaptation\.shots \[5, 10, 20\]",
+        ),
         (lambda d: d.update(profile="fast"), r"^profile: got 'fast'; allowed: \['quick', 'paper', 'tiny'\]"),
     ],
 )

@@ -2,10 +2,14 @@
 and compose for test tasks from the support points alone with the pool left bit-identical."""
 
 import math
+import subprocess
+import sys
+import zipfile
 
 import pytest
 import torch
 
+from conftest import REPO
 from reml.agents import ALGORITHMS, Composer, TrainingCurve, load_agent, make_agent, make_env, save_agent
 from reml.config import PoolConfig, PpoConfig, RemlConfig
 from reml.harness import Adaptation, score
@@ -132,3 +136,26 @@ def test_loading_a_missing_or_corrupt_agent_names_the_file(tmp_path):
     (tmp_path / "r" / "policy.safetensors").write_bytes(b"garbage")
     with pytest.raises(ArtifactError, match=r"policy\.safetensors: not a valid REML agent"):
         load_agent(tmp_path / "r", SinusoidDistribution(), "train_reml@r")
+
+
+SAVE_IN_A_NEW_PROCESS = """
+import sys
+sys.path.insert(0, "tests")
+from pathlib import Path
+from test_reml_agents import CFG, PPO_CFG, SHOTS, train
+from reml.agents import save_agent
+composer, _ = train("reml_maskable", timesteps=40)
+save_agent(Path(sys.argv[1]), "reml_maskable", "support", composer.algorithm, composer.pool, CFG, PPO_CFG, SHOTS,
+           composer.step_sizes, {})
+"""
+
+
+def test_saved_agent_is_byte_identical_across_processes(tmp_path):
+    """SB3 writes memory addresses and times into its zip; a new process must still give the same bytes."""
+    for name in ("a", "b"):
+        subprocess.run([sys.executable, "-c", SAVE_IN_A_NEW_PROCESS, str(tmp_path / name)], cwd=REPO, check=True,
+                       capture_output=True)  # fmt: skip
+    for name in ("policy.zip", "policy.safetensors", "pool.safetensors"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    with zipfile.ZipFile(tmp_path / "a" / "policy.zip") as z:
+        assert b" at 0x" not in z.read("data")

@@ -12,24 +12,30 @@ import torch
 from torch import Tensor
 from torch.func import vmap
 
-from baselines.maml import Model, inner_adapt
-from reml.harness import mse
-from reml.nets import MLP, Params
+from baselines.maml import Model, Network, inner_adapt
+from reml.harness import Loss, mse
+from reml.nets import Params
 from reml.tasks.base import TaskDistribution, TaskSet
 from reml.traininglog import TrainingLog, training_loop
 
 
 def reptile_step(
-    model: Model, params: Params, batch: TaskSet, inner_lr: float, inner_steps: int, outer_lr: float
+    model: Model,
+    params: Params,
+    batch: TaskSet,
+    inner_lr: float,
+    inner_steps: int,
+    outer_lr: float,
+    loss: Loss = mse,
 ) -> tuple[Params, Tensor]:
-    """One Reptile update from a meta-batch; returns (new θ, mean post-adaptation query MSE).
+    """One Reptile update from a meta-batch; returns (new θ, mean post-adaptation query loss).
 
     Only the support points drive the update; the query points are scored for the training curve.
     """
 
     def task(sx: Tensor, sy: Tensor, qx: Tensor, qy: Tensor) -> tuple[Params, Tensor]:
-        adapted = inner_adapt(model, params, sx, sy, inner_lr, inner_steps, first_order=True)
-        return adapted, mse(model(adapted, qx), qy)
+        adapted = inner_adapt(model, params, sx, sy, inner_lr, inner_steps, first_order=True, loss=loss)
+        return adapted, loss(model(adapted, qx), qy)
 
     adapted, query_loss = vmap(task)(batch.support_x, batch.support_y, batch.query_x, batch.query_y)
     new = {k: p + outer_lr * (adapted[k].mean(dim=0) - p) for k, p in params.items()}  # adapted: (B, ...)
@@ -37,7 +43,7 @@ def reptile_step(
 
 
 def train_reptile(
-    model: MLP,
+    model: Network,
     distribution: TaskDistribution,
     iterations: int,
     meta_batch: int,
@@ -49,17 +55,19 @@ def train_reptile(
     generator: torch.Generator,
     log_every: int = 100,
     desc: str = "reptile",
+    loss: Loss = mse,
+    log_column: str = "meta_loss",
 ) -> tuple[Params, TrainingLog]:
-    """Meta-train with Reptile; the log records the post-adaptation query MSE of the training tasks."""
+    """Meta-train with Reptile; the log records the post-adaptation query loss of the training tasks."""
     params = model.init(generator)
 
     def step(it: int) -> float:
         nonlocal params
         batch = distribution.sample(meta_batch, k_support, k_query, generator)
         epsilon = outer_lr * (1 - (it - 1) / iterations)  # linear annealing to 0
-        params, loss = reptile_step(model, params, batch, inner_lr, inner_steps, epsilon)
-        return loss.item()
+        params, query_loss = reptile_step(model, params, batch, inner_lr, inner_steps, epsilon, loss)
+        return query_loss.item()
 
     with torch.no_grad():
-        log = training_loop(iterations, step, TrainingLog("meta_loss", every=log_every), desc)
+        log = training_loop(iterations, step, TrainingLog(log_column, every=log_every), desc)
     return params, log

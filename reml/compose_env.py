@@ -114,8 +114,7 @@ class CompositionEnv(gym.Env):
         self.reward_mode = reward
         self.reward_scale = reward_scale
         self.write_back, self.blend = write_back, blend
-        task_dim = 3 * self.k_encode if encoding == "support" else len(distribution.param_names)
-        obs_dim = task_dim + pool.size + self.n_slots + N_NETWORK_FEATURES
+        obs_dim = self._task_dim() + pool.size + self.n_slots + N_NETWORK_FEATURES
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32)
         self.action_space = gym.spaces.Discrete(pool.size)
         self._chosen: list[int] = []
@@ -144,11 +143,7 @@ class CompositionEnv(gym.Env):
         else:
             k = self.k_choices[int(self.np_random.integers(len(self.k_choices)))]
             rng = torch.Generator().manual_seed(int(self.np_random.integers(0, 2**62)))
-            task = self.distribution.sample(1, k, self.k_query, rng)
-            self._task = {
-                "support_x": task.support_x[0], "support_y": task.support_y[0],
-                "query_x": task.query_x[0], "query_y": task.query_y[0], "task_params": task.task_params[0],
-            }  # fmt: skip
+            self._task = self._training_task(k, rng)
             self._evaluating = False
         return self._observation(), {}
 
@@ -178,6 +173,21 @@ class CompositionEnv(gym.Env):
         return mask
 
     # ------------------------------------------------------------------ internals
+    # Subclasses for other task families (reml/classification.py) override the task-specific hooks:
+    # loss, _task_dim, _training_task, _partial_potential, _network_features and _observation.
+
+    loss = staticmethod(mse)  # the task loss: inner training, reward, and the network features
+
+    def _task_dim(self) -> int:
+        return 3 * self.k_encode if self.encoding == "support" else len(self.distribution.param_names)
+
+    def _training_task(self, k: int, rng: torch.Generator) -> dict[str, Tensor]:
+        """One training task with ``k`` support points and ``k_query`` held-out query points."""
+        task = self.distribution.sample(1, k, self.k_query, rng)
+        return {
+            "support_x": task.support_x[0], "support_y": task.support_y[0],
+            "query_x": task.query_x[0], "query_y": task.query_y[0], "task_params": task.task_params[0],
+        }  # fmt: skip
 
     def valid_actions(self) -> list[int]:
         slot = len(self._chosen)
@@ -193,9 +203,9 @@ class CompositionEnv(gym.Env):
         if self._evaluating:  # no query data, no training, no write-back
             return 0.0
         model, params = self.pool.network(self._chosen)
-        trained = adapt(model, params, self._task["support_x"], self._task["support_y"], self.adaptation)
+        trained = adapt(model, params, self._task["support_x"], self._task["support_y"], self.adaptation, self.loss)
         with torch.no_grad():
-            loss = mse(model(trained, self._task["query_x"]), self._task["query_y"]).item()
+            loss = self.loss(model(trained, self._task["query_x"]), self._task["query_y"]).item()
         self.pool = self.pool.count_chosen(self._chosen)
         if self.write_back:
             self.pool = self.pool.write_back(self._chosen, trained, self.blend)

@@ -387,6 +387,9 @@ class Params:
     train_reml: TrainRemlConfig
     evaluate_fewshot: EvaluateFewshotConfig
     make_figures: MakeFiguresConfig
+    # Few-shot classification (issue 5). Validated by reml.classification.config, which only the
+    # classification stages import, so editing it never reruns the sinusoid stages.
+    classification: dict
 
     def __post_init__(self) -> None:
         _require(
@@ -475,6 +478,9 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         return value
     if tp is bool:
         _require(isinstance(value, bool), key, f"expected true or false, got {value!r}")
+        return value
+    if tp is dict:  # a section validated by its own module (see Params.classification)
+        _require(isinstance(value, dict), key, f"expected a mapping, got {value!r}")
         return value
     raise TypeError(f"unsupported config type {tp!r} for {key}")
 

@@ -24,6 +24,7 @@ from reml.nets import InputKind, Params, make_inputs
 from reml.tasks.base import TaskSet
 
 Model = Callable[[Params, Tensor], Tensor]
+Loss = Callable[[Tensor, Tensor], Tensor]  # (predictions, targets) -> scalar: mse for regression, cross_entropy
 CI_Z = 1.96  # two-sided 95% normal quantile, as in Finn et al.'s evaluation code
 
 
@@ -51,13 +52,16 @@ def mse(prediction: Tensor, target: Tensor) -> Tensor:
     return ((prediction - target) ** 2).mean()
 
 
-def _updates(model: Model, params: Params, support_x: Tensor, support_y: Tensor, adaptation: Adaptation):
+def _updates(
+    model: Model, params: Params, support_x: Tensor, support_y: Tensor, adaptation: Adaptation, loss: Loss = mse
+):
     """Yield the parameters after each of the S updates on one task's support set.
 
     The update rule is plain SGD, θ ← θ − α∇L_support(θ), or Adam with bias correction (Kingma & Ba
-    2015, Alg. 1), each step a full batch over the K support points.
+    2015, Alg. 1), each step a full batch over the K support points; L is ``loss`` (MSE by default,
+    cross-entropy for classification).
     """
-    support_grad = grad(lambda p: mse(model(p, support_x), support_y))
+    support_grad = grad(lambda p: loss(model(p, support_x), support_y))
     b1, b2 = adaptation.betas
     first = {k: torch.zeros_like(v) for k, v in params.items()}
     second = {k: torch.zeros_like(v) for k, v in params.items()}
@@ -75,23 +79,31 @@ def _updates(model: Model, params: Params, support_x: Tensor, support_y: Tensor,
         yield params
 
 
-def adapt(model: Model, params: Params, support_x: Tensor, support_y: Tensor, adaptation: Adaptation) -> Params:
+def adapt(
+    model: Model, params: Params, support_x: Tensor, support_y: Tensor, adaptation: Adaptation, loss: Loss = mse
+) -> Params:
     """The parameters after S updates on one task's support set (new tensors; ``params`` is not changed)."""
     final = params
-    for final in _updates(model, params, support_x, support_y, adaptation):  # noqa: B007 (keep the last)
+    for final in _updates(model, params, support_x, support_y, adaptation, loss):  # noqa: B007 (keep the last)
         pass
     return final
 
 
 def adaptation_trajectory(
-    model: Model, params: Params, support_x: Tensor, support_y: Tensor, probe_x: Tensor, adaptation: Adaptation
+    model: Model,
+    params: Params,
+    support_x: Tensor,
+    support_y: Tensor,
+    probe_x: Tensor,
+    adaptation: Adaptation,
+    loss: Loss = mse,
 ) -> Tensor:
     """Predictions on ``probe_x`` after 0, 1, ..., S updates on one task's support set.
 
     Shapes: ``support_x`` (K, d_in), ``support_y`` (K, d_out), ``probe_x`` (m, d_in) -> (S+1, m, d_out).
     """
     predictions = [model(params, probe_x)]
-    for updated in _updates(model, params, support_x, support_y, adaptation):
+    for updated in _updates(model, params, support_x, support_y, adaptation, loss):
         predictions.append(model(updated, probe_x))
     return torch.stack(predictions)
 
@@ -104,6 +116,7 @@ def batched_trajectories(
     probe_x: Tensor,
     adaptation: Adaptation,
     per_task: bool = False,
+    loss: Loss = mse,
 ) -> Tensor:
     """:func:`adaptation_trajectory` for n tasks at once, all starting from the same ``params`` or, with
     ``per_task=True``, each from its own (every tensor of ``params`` then has a leading task dimension,
@@ -114,7 +127,7 @@ def batched_trajectories(
     """
 
     def one_task(p: Params, sx: Tensor, sy: Tensor, px: Tensor) -> Tensor:
-        return adaptation_trajectory(model, p, sx, sy, px, adaptation)
+        return adaptation_trajectory(model, p, sx, sy, px, adaptation, loss)
 
     return vmap(one_task, in_dims=(0 if per_task else None, 0, 0, 0))(params, support_x, support_y, probe_x)
 

@@ -205,3 +205,18 @@ def save_png(fig: plt.Figure, path: str | Path, dpi: int) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi, metadata={"Software": None})
     plt.close(fig)
+
+
+def classification_curves(curves: pd.DataFrame, methods: Sequence[str], settings: Sequence[str]) -> plt.Figure:
+    """Query accuracy vs SGD steps, one panel per N-way K-shot setting, one line per method."""
+    colors = method_colors(methods)
+    fig, axes = plt.subplots(1, len(settings), figsize=(4.5 * len(settings), 3.6), squeeze=False)
+    for ax, setting in zip(axes[0], settings, strict=True):
+        for method in methods:
+            sns.lineplot(x=curves["step"], y=100 * curves[f"{method}_{setting}"], ax=ax, label=method,
+                         color=colors[method], linestyle=_style(method), marker="o", markersize=3)  # fmt: skip
+        ax.set(title=setting.replace("w", "-way ").replace("s", "-shot"), xlabel="SGD steps on the support images",
+               ylabel="query accuracy (%)")  # fmt: skip
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -218,8 +218,10 @@ def render(
     families: dict[str, str],
     figures: dict[str, str],
     params_text: str,
+    extra_sections: Sequence[str] = (),
 ) -> str:
-    """The whole report as markdown. ``figures`` maps a caption to a path relative to the report."""
+    """The whole report as markdown. ``figures`` maps a caption to a path relative to the report;
+    ``extra_sections`` (other task families, e.g. classification) go before the parameters."""
     baseline_set = {"scratch", "pretrained", "oracle"}
     checks = sanity_checks(curves, setup.shots, setup.steps) if baseline_set <= set(methods) else ""
     figure_md = "\n\n".join(f"![{caption}]({path})\n\n*{caption}*" for caption, path in figures.items())
@@ -275,6 +277,7 @@ meta-training (same input range, same harness and step sizes as in-distribution)
 {research_question_3(unrelated, unrelated_k, setup.steps)}
 
 {unrelated_table(unrelated, unrelated_k, (0, setup.steps))}
+{chr(10).join(extra_sections)}
 ## Parameters
 
 The exact `params.yaml` this report was produced from:

@@ -9,6 +9,7 @@ import torch
 
 from reml import report, stage
 from reml.io import require_file, write_text
+from reml.report_classification import classification_section
 from reml.tasks.families import UNRELATED_FAMILIES
 
 CURVES_CAPTION = "Query MSE vs gradient steps, mean and 95% CI over test tasks (Finn et al. Fig. 3 style)"
@@ -80,6 +81,14 @@ def run(args, params):
         families={name: f.description for name, f in UNRELATED_FAMILIES.items()},
         figures=figures,
         params_text=Path(args.params).read_text(),
+        extra_sections=[
+            classification_section(
+                json.loads(require_file(args.classification_metrics, "evaluate_classification").read_text()),
+                json.loads(require_file(args.classification_methods, "evaluate_classification").read_text()),
+                os.path.relpath(require_file(args.classification_figure, "make_classification_figures"), out.parent),
+                steps=json.loads(Path(args.classification_methods).read_text())["steps"],
+            )
+        ],
     )
     write_text(out, text)
     stage.wrote(out)
@@ -92,5 +101,8 @@ if __name__ == "__main__":
     p.add_argument("--long-curves", required=True)
     p.add_argument("--unrelated", required=True)
     p.add_argument("--figures-dir", required=True)
+    p.add_argument("--classification-metrics", required=True)
+    p.add_argument("--classification-methods", required=True)
+    p.add_argument("--classification-figure", required=True)
     p.add_argument("--out", required=True)
     stage.main(run, p)

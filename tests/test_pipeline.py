@@ -105,7 +105,25 @@ def test_tiny_profile_end_to_end(tmp_path):
         "meta_training.png", "reml_training.png", "training.png", "unrelated.png",
     ]  # fmt: skip
     assert all((reports / "figures" / "sinusoid" / f).stat().st_size > 1000 for f in figures)
+    classification = json.loads((reports / "metrics" / "classification.json").read_text())
+    assert set(classification) == {"glyphs"}
+    assert set(classification["glyphs"]) == {
+        "scratch",
+        "pretrained",
+        "maml",
+        "fomaml",
+        "reptile",
+        "reml_ppo",
+        "reml_lstm",
+    }
+    for by_setting in classification["glyphs"].values():
+        assert set(by_setting) == {"5w1s", "5w5s"}
+        for leaves in by_setting.values():
+            assert set(leaves) == {f"{m}_step{s}" for m in ("acc", "ci95") for s in (0, 1, 2)}
+            assert all(0 <= leaves[f"acc_step{s}"] <= 1 for s in (0, 1, 2))
+    assert (reports / "figures" / "classification" / "accuracy.png").stat().st_size > 1000
     report = (reports / "report.md").read_text()
+    assert "## Few-shot classification" in report and "#### 5-way 5-shot" in report and "| reml_lstm |" in report
     assert "Profile: **tiny**" in report and "#### K = 20" in report and "figures/sinusoid/curves.png" in report
     assert "### RQ1" in report and "### RQ3" in report and "| reml_maskable |" in report
     assert "nan" not in report.lower()

@@ -23,7 +23,15 @@ from reml.convnet import ConvNet, MlpNet, cross_entropy
 from reml.harness import Adaptation, adaptation_trajectory
 from reml.io import ArtifactError
 from reml.seeding import generator
-from reml.tasks.glyphs import Renderer, distinct_letters, font_files, generate, load_images, save_images
+from reml.tasks.glyphs import (
+    Renderer,
+    distinct_letters,
+    font_files,
+    generate,
+    letters_by_script,
+    load_images,
+    save_images,
+)
 from reml.tasks.images import ClassPool
 
 
@@ -241,3 +249,24 @@ def test_fixed_episodes_are_the_same_for_every_caller(params_copy):
     c = fixed_episodes(pool, cfg, 3, 1, 5, "val")
     assert torch.equal(a.support_x, b.support_x) and not torch.equal(a.support_x, c.support_x)
     assert np.array_equal(a.query_y.numpy(), b.query_y.numpy())
+
+
+def test_no_class_is_a_rotation_of_another(glyph_splits):
+    """Compares images, not names: no letter's plain rendering matches any rotation of another letter's,
+    or of itself, across all splits (rotations become classes, so a match would leak or duplicate)."""
+    renderer = Renderer(28)
+    fonts = {
+        c: f for letters in letters_by_script(["GREEK", "ARMENIAN"], font_files()).values() for c, f in letters.items()
+    }
+    images = []
+    for split in glyph_splits.values():
+        for name in split.names:
+            letter = chr(int(name.split("U+")[1], 16))
+            images.append(renderer.draw(letter, fonts[letter][0]))
+    vectors = [[np.rot90(im, r).ravel() - im.mean() for r in range(4)] for im in images]
+    vectors = [[v / np.linalg.norm(v) for v in vs] for vs in vectors]
+    assert len(vectors) > 50
+    for i, vs in enumerate(vectors):
+        assert max(float(vs[0] @ vs[r]) for r in (1, 2, 3)) <= 0.9
+        for j in range(i):
+            assert max(float(vs[0] @ w) for w in vectors[j]) <= 0.9

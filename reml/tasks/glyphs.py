@@ -7,11 +7,13 @@ under a random affine distortion (rotation, shear, scale, shift) and stroke widt
 with strokes = 1 on a 0 background (like inverted Omniglot).
 
 Letters that look alike across scripts (Latin A, Greek Alpha, Cyrillic A) or within one (accented
-variants that blur together at 28x28) would be two classes with the same images, so a letter whose
-plain rendering correlates above ``dedupe`` with an already kept letter's is dropped (letters are
-visited script by script, in code-point order). The kept letters of each script are shuffled and cut
-into meta-train / meta-val / meta-test shares, so no class (and no rotation of one, which the
-training code adds per split) is in two partitions. Everything is drawn from one seeded generator.
+variants that blur together at 28x28), or that are a rotation of another letter (ɐ and a) or of
+themselves (O), would be two classes with the same images once rotations are added, so a letter whose
+plain rendering correlates above ``dedupe`` with a rotation of an already kept letter's, or with its own
+rotation, is dropped (letters are visited script by script, in code-point order). The kept letters
+of each script are shuffled and cut into meta-train / meta-val / meta-test shares, so no class (and
+no rotation of one, which the training code adds per split) is in two partitions. Everything is
+drawn from one seeded generator.
 """
 
 from __future__ import annotations
@@ -137,17 +139,24 @@ def distinct_letters(
     candidates: Sequence[tuple[str, str, list[Path]]], renderer: Renderer, threshold: float, min_ink: float = 0.01
 ) -> list[tuple[str, str, list[Path]]]:
     """Keep a letter unless its plain rendering (first font) correlates above ``threshold`` with a kept
-    letter's, or has (almost) no ink. ``candidates`` are (letter, script, fonts), visited in order."""
+    letter's rendering *or any 90-degree rotation of it*, looks like its own 90/180/270-degree rotation,
+    or has (almost) no ink. ``candidates`` are (letter, script, fonts), visited in order.
+
+    Rotations matter because the training code adds each class's rotations as new classes (Finn): a
+    test letter that is a rotated training letter (Latin ɐ and a/rot180), or a letter equal to its own
+    rotation (O), would otherwise be a class seen in training or two identical classes."""
     kept, vectors = [], []
     for letter, script, fonts in candidates:
         image = renderer.draw(letter, fonts[0])
         if image.mean() < min_ink:
             continue
-        vector = _normalised(image)
-        if vectors and float(np.max(np.stack(vectors) @ vector)) > threshold:
+        rotations = [_normalised(np.rot90(image, r)) for r in range(4)]
+        if max(float(rotations[0] @ rotations[r]) for r in range(1, 4)) > threshold:
+            continue
+        if vectors and float(np.max(np.stack(vectors) @ rotations[0])) > threshold:
             continue
         kept.append((letter, script, fonts))
-        vectors.append(vector)
+        vectors.extend(rotations)
     return kept
 
 

@@ -206,6 +206,19 @@ class ClassificationConfig:
             "shots",
             f"K + n_query = {max(self.shots) + self.n_query} exceeds glyphs.instances = {self.glyphs.instances}",
         )
+        if self.reml.agents:
+            _require(
+                self.model == "conv",
+                "model",
+                f"REML composes conv blocks: model must be 'conv' while reml.agents is {list(self.reml.agents)}",
+            )
+            hidden = ConvNet.n_blocks - 1  # the first block is an input block, the rest hidden
+            _require(
+                self.reml.pool.n_hidden >= hidden,
+                "reml.pool.n_hidden",
+                f"a conv net has {hidden} hidden blocks and they must be distinct: need >= {hidden}, "
+                f"got {self.reml.pool.n_hidden}",
+            )
 
     @property
     def in_channels(self) -> int:
@@ -250,10 +263,25 @@ def setting_name(n_way: int, k_shot: int) -> str:
 # --------------------------------------------------------------------------- data
 
 
-def load_split(data_dir: str | Path, split: str, rotations: bool) -> ClassPool:
-    """One split written by the generate_images stage, as float images, with rotation classes if asked."""
-    pool = load_images(Path(data_dir) / f"{split}.safetensors", made_by="generate_images").pool()
-    return pool.with_rotations() if rotations else pool
+def load_split(data_dir: str | Path, split: str, cfg: ClassificationConfig) -> ClassPool:
+    """One split written by the generate_images stage, as float images, with rotation classes if
+    ``classification.rotations``; checked to hold the largest N-way episode with K + Q images per class
+    the config asks for, so a mismatch is named before any training."""
+    path = Path(data_dir) / f"{split}.safetensors"
+    pool = load_images(path, made_by="generate_images").pool()
+    pool = pool.with_rotations() if cfg.rotations else pool
+    n_way, per_class = max(cfg.ways), max(cfg.shots) + cfg.n_query
+    if pool.n_classes < n_way:
+        raise ConfigError(
+            f"classification.ways: {n_way}-way episodes need {n_way} classes; {path} has {pool.n_classes}"
+            f"{' (with rotations)' if cfg.rotations else ''}: lower ways or use a larger data set"
+        )
+    if pool.n_instances < per_class:
+        raise ConfigError(
+            f"classification.shots / n_query: K + Q = {per_class} images per class; {path} has "
+            f"{pool.n_instances} per class: lower shots or n_query"
+        )
+    return pool
 
 
 @dataclass(frozen=True)
@@ -356,7 +384,7 @@ def tune_step_size(
     for lr in grid:
         value = float(score_accuracy(model, params, val, Adaptation("sgd", lr, steps), per_task).mean[1:].mean())
         objective[lr] = value if math.isfinite(value) else -math.inf
-    best = max(sorted(objective, reverse=True), key=lambda lr: objective[lr])
+    best = min(objective, key=lambda lr: (-objective[lr], lr))
     return best, objective
 
 
@@ -386,8 +414,12 @@ def save_classifier(path: str | Path, ckpt: ClassifierCheckpoint) -> None:
         save_file({k: v.contiguous() for k, v in ckpt.params.items()}, tmp, metadata=pack_metadata(meta))
 
 
-def load_classifier(path: str | Path, made_by: str, model: ConvNet | MlpNet | None = None) -> ClassifierCheckpoint:
-    """Read a checkpoint; with ``model``, also check the parameter names and shapes fit it."""
+def load_classifier(
+    path: str | Path, made_by: str, model: ConvNet | MlpNet | None = None, body_only: bool = False
+) -> ClassifierCheckpoint:
+    """Read a checkpoint; with ``model``, also check the parameter names and shapes fit it (with
+    ``body_only``, every parameter but the head's: the pretrained classifier has one output per
+    meta-train class and gets a fresh N-way head at test)."""
     path = require_file(path, made_by)
     try:
         params = load_file(path)
@@ -405,6 +437,9 @@ def load_classifier(path: str | Path, made_by: str, model: ConvNet | MlpNet | No
     if model is not None:
         expected = {k: tuple(v.shape) for k, v in model.init(torch.Generator().manual_seed(0)).items()}
         actual = {k: tuple(v.shape) for k, v in params.items()}
+        if body_only:
+            head = f"{max(int(k.split('.')[0]) for k in expected)}."
+            expected, actual = ({k: v for k, v in d.items() if not k.startswith(head)} for d in (expected, actual))
         if expected != actual:
             raise ArtifactError(f"{path}: parameters do not fit {model}; rerun `dvc repro {made_by}`")
     return ckpt

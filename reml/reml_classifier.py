@@ -42,6 +42,7 @@ class Classifier:
     env: ConvCompositionEnv
     step_sizes: dict[int, float] = field(default_factory=dict)
     invalid_rates: dict[int, float] = field(default_factory=dict)  # K -> remapped choices when last composed
+    distinct_networks: dict[int, int] = field(default_factory=dict)  # K -> different compositions then
 
     @staticmethod
     def from_training(agent: str, algorithm: BaseAlgorithm, env: ConvCompositionEnv, cfg, n_way: int) -> Classifier:
@@ -74,13 +75,15 @@ class Classifier:
 
     def initial_params(self, episodes: EpisodeBatch) -> Params:
         """Stacked per-episode parameters (support images only; query images are never read)."""
-        per_task, invalid = [], 0
+        per_task, invalid, composed = [], 0, set()
         for i in range(len(episodes)):
             blocks, n_invalid = self.compose(episodes.support_x[i], episodes.support_y[i])
             per_task.append(self.pool.network(blocks)[1])
             invalid += n_invalid
+            composed.add(tuple(blocks))
         k = episodes.support_x.shape[1] // self.env.n_way
         self.invalid_rates[k] = invalid / (len(episodes) * self.env.n_slots)
+        self.distinct_networks[k] = len(composed)
         return {name: torch.stack([p[name] for p in per_task]) for name in per_task[0]}
 
     def tune(self, episodes: EpisodeBatch, steps: int, grid: Sequence[float]) -> tuple[float, dict[float, float]]:

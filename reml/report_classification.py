@@ -76,16 +76,16 @@ def classification_section(metrics: dict, methods_info: dict, figure: str, steps
             cells = ["–"] * (len(shown) - 1) + [f"*{FINN_OMNIGLOT[setting]}* (after its test steps)"]
             lines.append(f"| *maml, {FINN_OMNIGLOT_CITATION}* | *α* | " + " | ".join(cells) + " |")
         lines.append("")
-    best = {
-        setting: max(results, key=lambda m: results[m][setting][f"acc_step{steps}"] or -1.0) for setting in settings
-    }
     lines += [
-        "Best after "
-        + f"{steps} steps: "
-        + ", ".join(f"{s}: {m} ({100 * results[m][s][f'acc_step{steps}']:.1f}%)" for s, m in best.items())
-        + ".",  # fmt: skip
+        f"Best after {steps} steps: " + "; ".join(best_methods(results, s, steps) for s in settings) + ".",
         "",
         f"![Query accuracy vs SGD steps on the test episodes, mean and 95% CI]({figure})",
+        "",
+        "Reading the table: labels are permuted in every episode, so before any step no method can know which "
+        "label is which and step 0 is at chance (1/N); 20.0 ± 0.0 means every logit ties (a zero or "
+        "label-symmetric head) and the argmax is label 0. Batch norm normalises with the statistics of the batch "
+        "it sees, as in Finn et al.'s code, so the query images of an episode are normalised together "
+        "(transductive), for every method alike.",
         "",
     ]
     if dataset != "omniglot":
@@ -102,5 +102,39 @@ def classification_section(metrics: dict, methods_info: dict, figure: str, steps
         "",
         research_question_2(results, settings, steps),
         "",
+        composition_lines(methods_info, settings),
+        "",
     ]
+    return "\n".join(lines)
+
+
+def best_methods(results: dict, setting: str, steps: int) -> str:
+    """The most accurate method after ``steps`` steps, and every method whose 95% CI overlaps its own."""
+    at = {m: (results[m][setting][f"acc_step{steps}"], results[m][setting][f"ci95_step{steps}"]) for m in results}
+    scored = {m: v for m, v in at.items() if v[0] is not None and v[1] is not None}
+    if not scored:
+        return f"{setting}: every method diverged"
+    best = max(scored, key=lambda m: scored[m][0])
+    low = scored[best][0] - scored[best][1]
+    level = [m for m, (mean, ci) in scored.items() if m != best and mean + ci >= low]
+    text = f"{setting}: {best} ({_pct(*scored[best])})"
+    if level:
+        text += ", level with " + ", ".join(f"{m} ({_pct(*scored[m])})" for m in level) + " (CIs overlap)"
+    return text
+
+
+def composition_lines(methods_info: dict, settings: list[str]) -> str:
+    """What the REML agents composed on the test episodes: distinct networks and remapped choices."""
+    n_test = methods_info["n_test"]
+    lines = [f"What the REML agents composed on the {n_test} test episodes (choices of an invalid block are "
+             "remapped onto a valid one; MaskablePPO never makes one):", ""]  # fmt: skip
+    for agent, by_setting in methods_info["methods"].items():
+        if not agent.startswith("reml_"):
+            continue
+        parts = [
+            f"{s}: {by_setting[s]['distinct_networks']} distinct network(s), "
+            f"{100 * by_setting[s]['invalid_rate']:.0f}% of choices invalid"
+            for s in settings
+        ]
+        lines.append(f"- {agent}: " + "; ".join(parts))
     return "\n".join(lines)

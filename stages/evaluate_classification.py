@@ -42,7 +42,8 @@ def run(args, params):
     models = Path(args.models_dir)
     agents = cfg.reml.agents
     # Every input is checked before any scoring.
-    pretrained = load_classifier(models / "pretrained.safetensors", "train_pretrained_classifier")
+    pretrained = load_classifier(models / "pretrained.safetensors", "train_pretrained_classifier",
+                                 cfg.network(min(cfg.ways)), body_only=True)  # fmt: skip
     checkpoints = {
         (m, n, k): load_classifier(models / f"{m}-{setting_name(n, k)}.safetensors",
                                    f"train_classifier@{m}-{n}-{k}", cfg.network(n))  # fmt: skip
@@ -50,7 +51,7 @@ def run(args, params):
     }  # fmt: skip
     remls = {(a, n): load_reml_classifier(models / "reml" / f"{a}-{n}w", f"train_reml_classifier@{a}-{n}")
              for a in agents for n in cfg.ways}  # fmt: skip
-    val, test = load_split(args.data_dir, "val", cfg.rotations), load_split(args.data_dir, "test", cfg.rotations)
+    val, test = load_split(args.data_dir, "val", cfg), load_split(args.data_dir, "test", cfg)
     steps, grid = cfg.evaluate.steps, cfg.evaluate.lr_grid
     metrics, curves, methods = {}, {"step": list(range(steps + 1))}, {}
     for n, k in cfg.settings():
@@ -66,7 +67,8 @@ def run(args, params):
         results = {}
         for method, start in starts.items():
             lr, by_lr = tune_step_size(net, start, val_eps, steps, grid)
-            results[method] = (lr, score_accuracy(net, start, episodes, Adaptation("sgd", lr, steps)), by_lr)
+            tuning = {"val_accuracy_by_step_size": {str(g): round(v, 4) for g, v in by_lr.items()}}
+            results[method] = (lr, score_accuracy(net, start, episodes, Adaptation("sgd", lr, steps)), tuning)
         for method in META_LEARNERS:
             ckpt = checkpoints[(method, n, k)]
             lr = ckpt.step_sizes[k]
@@ -75,7 +77,8 @@ def run(args, params):
             classifier = remls[(agent, n)]
             lr = classifier.step_sizes[k]
             curve = classifier.score(episodes, Adaptation("sgd", lr, steps))
-            results[agent] = (lr, curve, {"invalid_rate": classifier.invalid_rates[k]})
+            results[agent] = (lr, curve, {"invalid_rate": round(classifier.invalid_rates[k], 4),
+                                          "distinct_networks": classifier.distinct_networks[k]})  # fmt: skip
         for method, (lr, curve, extra) in results.items():
             leaves = {f"acc_step{s}": _finite(curve.mean[s]) for s in range(steps + 1)}
             leaves |= {f"ci95_step{s}": _finite(curve.ci95[s]) for s in range(steps + 1)}
@@ -83,7 +86,7 @@ def run(args, params):
                 k_: round(v, 4) if v is not None else None for k_, v in leaves.items()
             }
             curves[f"{method}_{name}"] = [round(float(v), 4) for v in curve.mean]
-            methods.setdefault(method, {})[name] = {"step_size": lr, **({"tuning": extra} if extra else {})}
+            methods.setdefault(method, {})[name] = {"step_size": lr, **(extra or {})}
             print(f"{name} {method:14s} lr {lr:<6} acc " + " ".join(f"{float(v):.3f}" for v in curve.mean))
     write_json(args.metrics_out, {cfg.dataset: metrics})
     write_text(args.curves_out, pd.DataFrame(curves).to_csv(index=False))

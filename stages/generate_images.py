@@ -2,8 +2,8 @@
 
 ``classification.dataset: glyphs`` (default) renders the offline glyph set (reml/tasks/glyphs.py);
 ``omniglot`` and ``miniimagenet`` import a local copy from ``classification.data_dir`` (nothing is
-downloaded). Omniglot keeps Finn et al.'s split (the first 1,200 characters for meta-training, the
-rest for meta-test); its last 100 training characters are set aside for validation (step-size tuning).
+downloaded). Omniglot is split as in Finn et al.'s code: all 1,623 characters shuffled (seed 1), 1,100
+for meta-training, 100 for validation (step-size tuning), the remaining 423 for meta-test.
 """
 
 from pathlib import Path
@@ -11,9 +11,7 @@ from pathlib import Path
 from reml import stage
 from reml.classification import classification_config
 from reml.tasks.glyphs import SPLITS, ImageSet, generate, save_images
-from reml.tasks.images import ClassPool, load_miniimagenet, load_omniglot
-
-OMNIGLOT_VAL = 100  # of Finn's 1,200 training characters, held out for validation
+from reml.tasks.images import load_miniimagenet, load_omniglot
 
 
 def run(args, params):
@@ -22,15 +20,7 @@ def run(args, params):
         g = cfg.glyphs
         splits = generate(g.scripts, g.instances, g.size, g.dedupe, g.split, g.seed, progress=True)
     elif cfg.dataset == "omniglot":
-        loaded = load_omniglot(cfg.data_dir)
-        train = loaded["train"]
-        cut = train.n_classes - OMNIGLOT_VAL
-        parts = {
-            "train": ClassPool(train.images[:cut], train.names[:cut]),
-            "val": ClassPool(train.images[cut:], train.names[cut:]),
-            "test": loaded["test"],
-        }
-        splits = {name: ImageSet.from_pool(pool) for name, pool in parts.items()}
+        splits = {name: ImageSet.from_pool(pool) for name, pool in load_omniglot(cfg.data_dir).items()}
     else:
         splits = {name: ImageSet.from_pool(pool) for name, pool in load_miniimagenet(cfg.data_dir).items()}
     out = Path(args.out_dir)

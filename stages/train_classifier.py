@@ -21,7 +21,7 @@ METHODS = ("pretrained", "maml", "fomaml", "reptile")
 
 def run(args, params):
     cfg = classification_config(params)
-    train = load_split(args.data_dir, "train", cfg.rotations)
+    train = load_split(args.data_dir, "train", cfg)
     if args.method == "pretrained":
         p = cfg.pretrained
         model = cfg.network(train.n_classes)

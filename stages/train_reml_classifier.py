@@ -22,8 +22,8 @@ def run(args, params):
     cfg = classification_config(params)
     r = cfg.reml
     ppo: PpoConfig = params.train_reml.ppo
-    train = load_split(args.data_dir, "train", cfg.rotations)
-    val = load_split(args.data_dir, "val", cfg.rotations)
+    train = load_split(args.data_dir, "train", cfg)
+    val = load_split(args.data_dir, "val", cfg)
     net = cfg.network(args.ways)
     pool = BlockPool.create(net, r.pool.n_input, r.pool.n_hidden, r.pool.n_output,
                             generator(r.seed, f"cls/reml/{args.agent}/{args.ways}w/pool"))  # fmt: skip

@@ -11,17 +11,23 @@ from baselines.classifier import fresh_head, train_classifier
 from baselines.maml import maml_meta_gradient, maml_meta_gradient_loop, train_maml
 from conftest import run_stage
 from reml.classification import (
+    ClassifierCheckpoint,
+    EpisodeBatch,
     EpisodeDistribution,
     classification_config,
     fixed_episodes,
+    load_classifier,
     load_split,
+    save_classifier,
     score_accuracy,
+    tune_step_size,
 )
 from reml.compose_conv import BlockPool, ConvCompositionEnv, load_block_pool, save_block_pool
 from reml.config import load_params
 from reml.convnet import ConvNet, MlpNet, cross_entropy
 from reml.harness import Adaptation, adaptation_trajectory
 from reml.io import ArtifactError
+from reml.report_classification import best_methods, composition_lines
 from reml.seeding import generator
 from reml.tasks.glyphs import (
     Renderer,
@@ -74,10 +80,12 @@ def test_look_alike_letters_across_scripts_are_dropped():
     assert [c for c, _, _ in kept] == ["A", "\u0411"]  # Greek Alpha and Cyrillic A look like Latin A; Be does not
 
 
-def test_rotations_stay_in_their_split(glyph_splits, tmp_path):
+def test_rotations_stay_in_their_split(glyph_splits, tmp_path, params_copy):
     for split, images in glyph_splits.items():
         save_images(tmp_path / f"{split}.safetensors", images)
-    pools = {split: load_split(tmp_path, split, rotations=True) for split in glyph_splits}
+    cfg = classification_config(load_params(params_copy))
+    assert cfg.rotations
+    pools = {split: load_split(tmp_path, split, cfg) for split in glyph_splits}
     for split, pool in pools.items():
         assert pool.n_classes == 4 * len(glyph_splits[split].names)
         assert pool.images.shape[2:] == (1, 28, 28) and float(pool.images.max()) <= 1.0
@@ -211,6 +219,8 @@ def edit_params(params_copy, edit):
         (lambda c: c["reml"].update(agents=["reml_a2c"]), r"classification\.reml\.agents: unknown \['reml_a2c'\]"),
         (lambda c: c["maml"].update(inner_lr=0), r"classification\.maml\.inner_lr: must be > 0, got 0"),
         (lambda c: c.update(ways=[1]), r"classification\.ways: N-way needs N >= 2"),
+        (lambda c: c.update(model="mlp"), r"classification\.model: REML composes conv blocks: model must be 'conv'"),
+        (lambda c: c["reml"]["pool"].update(n_hidden=2), r"classification\.reml\.pool\.n_hidden: .* need >= 3, got 2"),
     ],
 )
 def test_bad_classification_params_are_named(params_copy, edit, message):
@@ -270,3 +280,52 @@ def test_no_class_is_a_rotation_of_another(glyph_splits):
         assert max(float(vs[0] @ vs[r]) for r in (1, 2, 3)) <= 0.9
         for j in range(i):
             assert max(float(vs[0] @ w) for w in vectors[j]) <= 0.9
+
+
+def test_a_split_too_small_for_the_episodes_is_named(glyph_splits, tmp_path, params_copy):
+    save_images(tmp_path / "val.safetensors", glyph_splits["val"])  # a few letters, x4 with rotations
+    n_classes = 4 * len(glyph_splits["val"].names)
+    cfg = classification_config(edit_params(params_copy, lambda c: c.update(ways=[n_classes + 1])))
+    too_many = rf"classification\.ways: {n_classes + 1}-way episodes need .* has {n_classes}"
+    with pytest.raises(ValueError, match=too_many):
+        load_split(tmp_path, "val", cfg)
+    cfg = classification_config(edit_params(params_copy, lambda c: c.update(ways=[2], shots=[5], n_query=10)))
+    with pytest.raises(ValueError, match=r"classification\.shots / n_query: K \+ Q = 15 images per class; .* has 12"):
+        load_split(tmp_path, "val", cfg)
+
+
+def test_step_size_ties_go_to_the_smaller_step_size():
+    """An all-zero network has zero gradients (balanced labels), so every step size scores the same."""
+    net = MlpNet(4, (3,), 2)
+    params = {k: torch.zeros_like(v) for k, v in net.init(generator(0, "t")).items()}  # zero net: no gradient
+    x = torch.rand(2, 4, 1, 2, 2)
+    episodes = EpisodeBatch(x, torch.tensor([[0, 1, 0, 1]] * 2), x, torch.tensor([[0, 1, 0, 1]] * 2))
+    best, objective = tune_step_size(net, params, episodes, steps=2, grid=[0.4, 0.1, 0.2])
+    assert len(set(objective.values())) == 1 and best == 0.1
+
+
+def test_pretrained_checkpoint_body_is_shape_checked(tmp_path):
+    body = ConvNet(1, 4, 7, 28)  # trained on 7 classes; scored with a fresh 5-way head
+    ckpt = ClassifierCheckpoint("pretrained", 7, body.init(generator(0, "t")), {}, {})
+    save_classifier(tmp_path / "p.safetensors", ckpt)
+    load_classifier(tmp_path / "p.safetensors", "t", ConvNet(1, 4, 5, 28), body_only=True)
+    with pytest.raises(ArtifactError, match="parameters do not fit"):
+        load_classifier(tmp_path / "p.safetensors", "t", ConvNet(1, 8, 5, 28), body_only=True)
+    with pytest.raises(ArtifactError, match="parameters do not fit"):
+        load_classifier(tmp_path / "p.safetensors", "t", ConvNet(1, 4, 5, 28))
+
+
+def test_report_names_every_method_level_with_the_best_and_what_reml_composed():
+    def leaf(mean, ci):
+        return {"acc_step5": mean, "ci95_step5": ci}
+
+    results = {"maml": {"5w1s": leaf(0.90, 0.02)}, "reptile": {"5w1s": leaf(0.87, 0.02)},
+               "scratch": {"5w1s": leaf(0.60, 0.03)}, "fomaml": {"5w1s": leaf(None, None)}}  # fmt: skip
+    assert best_methods(results, "5w1s", 5) == "5w1s: maml (90.0 ± 2.0), level with reptile (87.0 ± 2.0) (CIs overlap)"
+    results["reptile"]["5w1s"] = leaf(0.85, 0.02)
+    assert best_methods(results, "5w1s", 5) == "5w1s: maml (90.0 ± 2.0)"
+    info = {"n_test": 100, "methods": {"maml": {"5w1s": {"step_size": 0.4}},
+            "reml_ppo": {"5w1s": {"step_size": 0.2, "invalid_rate": 0.8, "distinct_networks": 3}}}}  # fmt: skip
+    text = composition_lines(info, ["5w1s"])
+    assert "100 test episodes" in text and "- reml_ppo: 5w1s: 3 distinct network(s), 80% of choices invalid" in text
+    assert "maml" not in text

@@ -62,13 +62,16 @@ def test_omniglot_layout_split_and_errors(tmp_path):
             for ch in ("character01", "character02"):
                 for i in range(3):
                     write_png(tmp_path / part / a / ch / f"{i}.png", 255 if i else 0)
-    splits = load_omniglot(tmp_path, size=8, n_train=4)
-    assert splits["train"].images.shape == (4, 3, 1, 8, 8) and splits["test"].images.shape == (2, 3, 1, 8, 8)
-    assert splits["train"].names[0] == "Alpha/character01" and splits["test"].names == (
-        "Gamma/character01", "Gamma/character02"
-    )  # fmt: skip
-    assert not set(splits["train"].names) & set(splits["test"].names)
-    assert splits["train"].images[0, 0].max() == 1.0 and splits["train"].images[0, 1].max() == 0.0  # inverted
+    splits = load_omniglot(tmp_path, size=8, n_train=3, n_val=1)
+    sizes = {name: pool.images.shape for name, pool in splits.items()}
+    assert sizes == {"train": (3, 3, 1, 8, 8), "val": (1, 3, 1, 8, 8), "test": (2, 3, 1, 8, 8)}
+    every = [n for pool in splits.values() for n in pool.names]
+    assert sorted(every) == sorted(f"{a}/character0{c}" for a in ("Alpha", "Beta", "Gamma") for c in (1, 2))
+    assert every != sorted(every)  # shuffled (seed 1) across both parts, as in Finn et al.'s code
+    again = load_omniglot(tmp_path, size=8, n_train=3, n_val=1)
+    assert all(again[k].names == splits[k].names for k in splits)  # deterministic
+    first = splits["train"].images[0]
+    assert first[0].max() == 1.0 and first[1].max() == 0.0  # inverted: the black image 0 becomes strokes of 1
     with pytest.raises(ArtifactError, match="images_evaluation: not found; expected the published Omniglot layout"):
         write_png(tmp_path / "only_background" / "images_background" / "A" / "c" / "0.png", 0)
         load_omniglot(tmp_path / "only_background")

@@ -199,9 +199,10 @@ def generate(
         chosen = [fonts[i % len(fonts)] for i in rng.permutation(max(instances, len(fonts)))[:instances]]
         drawn = [renderer.draw(letter, font, rng) for font in chosen]
         images[name].append(np.round(np.stack(drawn) * 255).astype(np.uint8))
+    empty = torch.zeros(0, instances, size, size, dtype=torch.uint8)
     return {
         name: ImageSet(
-            images=torch.from_numpy(np.stack(images[name])) if images[name] else torch.zeros(0, instances, size, size),
+            images=torch.from_numpy(np.stack(images[name])) if images[name] else empty,
             names=tuple(letter_name(e[0], e[1]) for e in parts[name]),
             alphabets=tuple(e[1] for e in parts[name]),
         )

@@ -4,12 +4,13 @@ loaders for real Omniglot and MiniImageNet from a local directory (nothing is do
 A :class:`ClassPool` holds ``(n_classes, n_instances, 1 or 3, H, W)`` float images in [0, 1] and a name
 per class. An episode draws N distinct classes, then K support and Q query instances of each, without
 overlap, and relabels the N classes by a random permutation (so a label never identifies a class
-across episodes). Not yet wired into the pipeline: the glyph generator, the models and the stages come next.
+across episodes). The generate_images stage writes the splits; reml.classification reads them.
 """
 
 from __future__ import annotations
 
 import csv
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,10 +111,12 @@ def _stack(classes: list[tuple[str, list[Path]]], size: int, mode: str, root: Pa
     return ClassPool(torch.from_numpy(np.asarray(images, dtype=np.float32)), tuple(name for name, _ in classes))
 
 
-def load_omniglot(root: str | Path, size: int = 28, n_train: int = 1200) -> dict[str, ClassPool]:
-    """Omniglot with Finn et al.'s split: the first ``n_train`` characters (background alphabets first,
-    in sorted order) for meta-training, the rest for meta-test; images inverted so strokes are 1.
-    Rotations are added by the caller (:meth:`ClassPool.with_rotations`)."""
+def load_omniglot(root: str | Path, size: int = 28, n_train: int = 1100, n_val: int = 100) -> dict[str, ClassPool]:
+    """Omniglot split as in Finn et al.'s code: every character of both parts, shuffled with Python's
+    ``random`` seeded 1, then ``n_train`` for meta-training, ``n_val`` for validation, the rest (423) for
+    meta-test. Finn shuffles the order ``os.listdir`` happens to return; we shuffle the sorted order, so
+    the procedure and sizes match but not necessarily the very characters. Images are inverted so
+    strokes are 1; rotations are added by the caller (:meth:`ClassPool.with_rotations`)."""
     root = Path(root)
     characters: list[tuple[str, list[Path]]] = []
     for part in ("images_background", "images_evaluation"):
@@ -126,14 +129,15 @@ def load_omniglot(root: str | Path, size: int = 28, n_train: int = 1200) -> dict
                 if not files:
                     raise ArtifactError(f"{character}: no .png images; {OMNIGLOT_LAYOUT}")
                 characters.append((f"{alphabet.name}/{character.name}", files))
-    if len(characters) <= n_train:
-        raise ArtifactError(f"{root}: {len(characters)} characters, need more than {n_train}; {OMNIGLOT_LAYOUT}")
+    if len(characters) <= n_train + n_val:
+        raise ArtifactError(
+            f"{root}: {len(characters)} characters, need more than {n_train + n_val}; {OMNIGLOT_LAYOUT}"
+        )
+    random.Random(1).shuffle(characters)
     pool = _stack(characters, size, "L", root)
-    inverted = ClassPool(1.0 - pool.images, pool.names)
-    return {
-        "train": ClassPool(inverted.images[:n_train], inverted.names[:n_train]),
-        "test": ClassPool(inverted.images[n_train:], inverted.names[n_train:]),
-    }
+    images, names = 1.0 - pool.images, pool.names
+    bounds = {"train": (0, n_train), "val": (n_train, n_train + n_val), "test": (n_train + n_val, len(names))}
+    return {split: ClassPool(images[a:b], names[a:b]) for split, (a, b) in bounds.items()}
 
 
 def load_miniimagenet(root: str | Path, size: int = 84) -> dict[str, ClassPool]:

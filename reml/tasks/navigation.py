@@ -1,0 +1,52 @@
+"""2D navigation (Finn et al. 2017, Sec. 5.3): a point mass starts at the origin and must reach a goal.
+
+Observation: the position (2,). Action: a velocity, clipped to [-0.1, 0.1]^2. Reward: minus the
+distance to the goal after the move. The episode ends within 0.01 of the goal, or at H = 100.
+Task: the goal ~ U[-0.5, 0.5]^2.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+from reml.tasks.rl import RLFamily, check_task, uniform
+
+MAX_SPEED = 0.1  # per step, on each axis
+GOAL_RADIUS = 0.01  # the episode ends this close to the goal
+PARAM_NAMES = ("goal_x", "goal_y")
+
+
+class Navigation2DEnv(gym.Env):
+    """The point mass; ``set_task([goal_x, goal_y])`` before ``reset``."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self) -> None:
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+        self.action_space = gym.spaces.Box(-MAX_SPEED, MAX_SPEED, (2,), np.float32)
+        self._goal = np.zeros(2)
+        self._position = np.zeros(2)
+
+    def set_task(self, task: np.ndarray) -> None:
+        self._goal = check_task(task, PARAM_NAMES)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        self._position = np.zeros(2)
+        return self._position.astype(np.float32), {}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        velocity = np.clip(np.asarray(action, dtype=np.float64), -MAX_SPEED, MAX_SPEED)
+        self._position = self._position + velocity
+        distance = float(np.linalg.norm(self._position - self._goal))
+        return self._position.astype(np.float32), -distance, distance < GOAL_RADIUS, False, {"distance": distance}
+
+
+NAVIGATION2D = RLFamily(
+    name="navigation2d",
+    param_names=PARAM_NAMES,
+    horizon=100,
+    make_env=Navigation2DEnv,
+    draw=uniform(-0.5, 0.5, dims=2),
+)

@@ -1,0 +1,205 @@
+"""Meta-RL: task rewards by hand, the sampler, the linear feature baseline, REINFORCE adaptation,
+TRPO's conjugate gradient and line search, and a short MAML-TRPO run on 2D navigation."""
+
+import numpy as np
+import pytest
+import torch
+
+from baselines.maml_trpo import MamlTrpoSettings, train_maml_trpo
+from reml.rl.pg import TaskBatch, adapt, baseline_features, discounted_returns, fit_baseline, reinforce_loss
+from reml.rl.policy import GaussianPolicy
+from reml.rl.sampler import Rollouts, Sampler
+from reml.rl.trpo import conjugate_gradient, flatten, trpo_step
+from reml.seeding import generator
+from reml.tasks.locomotion import ANT_DIR, ANT_VEL, CHEETAH_DIR, CHEETAH_VEL
+from reml.tasks.navigation import NAVIGATION2D
+from reml.tasks.rl import RL_FAMILIES, rl_family
+
+
+def test_navigation_reward_and_goal_by_hand():
+    env = NAVIGATION2D.make_env()
+    env.set_task(np.array([0.15, -0.05]))
+    obs, _ = env.reset(seed=0)
+    assert np.array_equal(obs, [0.0, 0.0])
+    obs, reward, terminated, _, _ = env.step(np.array([0.5, -0.02]))  # x clipped to 0.1
+    assert np.allclose(obs, [0.1, -0.02]) and reward == pytest.approx(-np.hypot(0.05, 0.03)) and not terminated
+    obs, reward, terminated, _, _ = env.step(np.array([0.05, -0.03]))
+    assert reward == pytest.approx(0.0, abs=1e-9) and terminated  # on the goal: the episode ends
+
+
+def test_task_sampling_is_seeded_and_streams_differ():
+    a = NAVIGATION2D.sample_tasks(50, seed=0, stream="test")
+    assert np.array_equal(a, NAVIGATION2D.sample_tasks(50, seed=0, stream="test"))
+    assert not np.array_equal(a, NAVIGATION2D.sample_tasks(50, seed=0, stream="train"))
+    assert a.shape == (50, 2) and a.min() >= -0.5 and a.max() <= 0.5
+    assert set(CHEETAH_DIR.sample_tasks(40, 0)[:, 0]) == {-1.0, 1.0}
+    vel = ANT_VEL.sample_tasks(100, 0)
+    assert vel.min() >= 0 and vel.max() <= 3 and vel.max() > 2
+    with pytest.raises(ValueError, match="unknown RL family 'hopper'; allowed"):
+        rl_family("hopper")
+    assert {rl_family(n).name for n in RL_FAMILIES} == set(RL_FAMILIES)
+
+
+@pytest.mark.parametrize("family", [CHEETAH_VEL, CHEETAH_DIR, ANT_VEL, ANT_DIR], ids=lambda f: f.name)
+def test_locomotion_reward_from_the_simulator_state_by_hand(family):
+    """The reward recomputed from the body's own positions (x velocity = dx / dt), the clipped action
+    and, for Ant, the clipped external contact forces: MAML's formulas from the protocol page."""
+    env = family.make_env()
+    body = env.unwrapped
+    task = family.sample_tasks(1, seed=3)[0]
+    env.set_task(task)
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        action = rng.normal(0, 1.5, env.action_space.shape)  # some entries beyond [-1, 1]: clipped
+        x_before = body.data.body(1).xpos[0] if family.name.startswith("ant") else body.data.qpos[0]
+        _, reward, _, _, _ = env.step(action)
+        x_after = body.data.body(1).xpos[0] if family.name.startswith("ant") else body.data.qpos[0]
+        v = (x_after - x_before) / body.dt
+        a = np.clip(action, -1, 1)
+        if family.name.startswith("cheetah"):
+            forward = -abs(v - task[0]) if family.name.endswith("vel") else task[0] * v
+            expected = forward - 0.05 * np.sum(a**2)
+        else:
+            contact = 5e-4 * np.sum(np.clip(body.data.cfrc_ext, -1, 1) ** 2)
+            forward = -abs(v - task[0]) + 1.0 if family.name.endswith("vel") else task[0] * v
+            expected = forward - 0.005 * np.sum(a**2) - contact + 0.05
+        assert reward == pytest.approx(expected, rel=1e-6, abs=1e-9)
+
+
+def test_discounted_returns_by_hand():
+    rewards = torch.tensor([[1.0, 2.0, 3.0, 4.0]])
+    mask = torch.tensor([[1.0, 1.0, 1.0, 0.0]])  # the episode ended after three steps
+    out = discounted_returns(rewards, mask, gamma=0.5)
+    assert torch.allclose(out, torch.tensor([[1 + 0.5 * 2 + 0.25 * 3, 2 + 0.5 * 3, 3.0, 0.0]]))
+
+
+def test_linear_baseline_matches_numpy_least_squares():
+    gen = torch.Generator().manual_seed(0)
+    obs = torch.randn(2, 3, 6, 4, generator=gen) * 5
+    targets = torch.randn(2, 3, 6, generator=gen)
+    mask = torch.ones(2, 3, 6)
+    mask[1, 2, 4:] = 0  # one shorter episode
+    fitted = fit_baseline(obs, targets, mask)
+    features = baseline_features(obs, mask).numpy()
+    for t in range(2):
+        keep = mask[t].numpy().reshape(-1) > 0
+        f = features[t].reshape(-1, features.shape[-1])[keep]
+        y = targets[t].numpy().reshape(-1)[keep]
+        ridge = np.sqrt(1e-5) * np.eye(f.shape[1])  # the same ridge, as extra least-squares rows
+        coeffs = np.linalg.lstsq(np.vstack([f, ridge]), np.concatenate([y, np.zeros(f.shape[1])]), rcond=None)[0]
+        assert np.allclose(fitted[t].numpy().reshape(-1)[keep], f @ coeffs, atol=1e-4)
+    assert (fitted[1, 2, 4:] == 0).all()
+
+
+def test_conjugate_gradient_solves_a_small_spd_system():
+    gen = torch.Generator().manual_seed(0)
+    m = torch.randn(6, 6, generator=gen, dtype=torch.float64)
+    a = m @ m.T + 0.5 * torch.eye(6, dtype=torch.float64)
+    b = torch.randn(6, generator=gen, dtype=torch.float64)
+    x = conjugate_gradient(lambda v: a @ v, b, iters=20)
+    assert torch.allclose(x, torch.linalg.solve(a, b), atol=1e-8)
+
+
+def toy_rollouts(n_tasks=3, n_rollouts=4, horizon=5, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    obs = torch.randn(n_tasks, n_rollouts, horizon, 2, generator=gen)
+    actions = torch.randn(n_tasks, n_rollouts, horizon, 2, generator=gen)
+    rewards = -obs.norm(dim=-1) + 0.1 * actions[..., 0]
+    return Rollouts(obs, actions, rewards, torch.ones(n_tasks, n_rollouts, horizon))
+
+
+def test_adapt_takes_each_tasks_own_gradient_step():
+    policy = GaussianPolicy(2, 2, hidden=(8,))
+    params = policy.init(generator(0, "t"))
+    batch = TaskBatch.of(toy_rollouts(), gamma=0.9)
+    adapted = adapt(policy, params, batch, lr=0.1)
+    for t in range(3):
+        one = TaskBatch(*(x[t : t + 1] for x in batch))
+        p = {k: v.clone().requires_grad_() for k, v in params.items()}
+        grads = torch.autograd.grad(reinforce_loss(policy, p, one).sum(), list(p.values()))
+        for (name, value), g in zip(params.items(), grads, strict=True):
+            assert torch.allclose(adapted[name][t], value - 0.1 * g, atol=1e-6)
+    again = adapt(policy, adapted, batch, lr=0.1, per_task=True)  # a second step from per-task parameters
+    assert again["0.weight"].shape == (3, 8, 2) and not torch.equal(again["0.weight"], adapted["0.weight"])
+
+
+def test_second_order_meta_gradient_differs_from_first_order():
+    policy = GaussianPolicy(2, 2, hidden=(8,))
+    params = {k: v.requires_grad_() for k, v in policy.init(generator(0, "t")).items()}
+    batch = TaskBatch.of(toy_rollouts(), gamma=0.9)
+    valid = TaskBatch.of(toy_rollouts(seed=1), gamma=0.9)
+
+    def meta_grad(first_order):
+        new = adapt(policy, params, batch, lr=0.5, first_order=first_order)
+        loss = reinforce_loss(policy, new, valid, per_task=True).mean()
+        return flatten(torch.autograd.grad(loss, list(params.values())))
+
+    second, first = meta_grad(False), meta_grad(True)
+    assert torch.isfinite(second).all() and not torch.allclose(second, first, atol=1e-6)
+
+
+def test_trpo_step_improves_the_surrogate_within_the_kl_radius():
+    policy = GaussianPolicy(2, 2, hidden=(8,))
+    params = policy.init(generator(0, "t"))
+    data = toy_rollouts(n_tasks=1, n_rollouts=16, horizon=10)
+    batch = TaskBatch.of(data, gamma=0.9)
+    with torch.no_grad():
+        old_log_prob = policy.log_prob(params, data.observations, data.actions)
+        old = (policy.mean(params, data.observations), params["log_std"])
+
+    def objectives(p):
+        ratio = torch.exp(policy.log_prob(p, data.observations, data.actions) - old_log_prob)
+        surrogate = -(ratio * batch.advantages).mean()
+        return surrogate, policy.kl(old, p, data.observations).mean()
+
+    new, stats = trpo_step(params, objectives, max_kl=0.01)
+    assert stats.backtracks >= 0 and stats.surrogate_after < stats.surrogate_before
+    surrogate, kl = objectives(new)
+    assert 0 < float(kl) <= 0.01 and float(surrogate) == pytest.approx(stats.surrogate_after, rel=1e-5)
+
+
+def test_sampler_is_deterministic_and_independent_of_workers():
+    policy = GaussianPolicy(2, 2)
+    params = policy.init(generator(0, "t"))
+    tasks = NAVIGATION2D.sample_tasks(3, seed=0)
+    with Sampler(NAVIGATION2D, 4, workers=1) as one, Sampler(NAVIGATION2D, 4, workers=2) as two:
+        a = one.sample(policy, params, tasks, 2, generator(1, "s"))
+        b = two.sample(policy, params, tasks, 2, generator(1, "s"))
+    with Sampler(NAVIGATION2D, 6) as wider:  # one round instead of two: equal up to float rounding
+        c = wider.sample(policy, params, tasks, 2, generator(1, "s"))
+    assert a.observations.shape == (3, 2, 100, 2)
+    for name in ("observations", "actions", "rewards", "mask"):
+        assert torch.equal(getattr(a, name), getattr(b, name)), name
+        assert torch.allclose(getattr(a, name), getattr(c, name), atol=1e-5), name
+    # the first reward is minus the distance from the first position to the goal
+    first = np.clip(a.actions[:, :, 0].numpy(), -0.1, 0.1)
+    expected = -np.linalg.norm(first - tasks[:, None, :], axis=-1)
+    assert np.allclose(a.rewards[:, :, 0].numpy(), expected, atol=1e-5)
+
+
+def test_sampler_masks_the_steps_after_an_episode_ends():
+    """A policy heading straight for the goal ends its episode there; later steps are masked."""
+    policy = GaussianPolicy(2, 2, hidden=(1,))
+    params = {k: torch.zeros_like(v) for k, v in policy.init(generator(0, "t")).items()}
+    params["1.bias"] = torch.tensor([0.1, 0.0])
+    params["log_std"] = torch.full((2,), -30.0)  # (almost) deterministic
+    tasks = np.array([[0.3, 0.0]])
+    with Sampler(NAVIGATION2D, 2) as sampler:
+        out = sampler.sample(policy, params, tasks, 2, generator(0, "s"))
+    assert out.mask[0, 0].tolist() == [1.0] * 3 + [0.0] * 97
+    assert out.returns[0, 0].item() == pytest.approx(-(0.2 + 0.1 + 0.0), abs=1e-5)
+
+
+def test_short_maml_trpo_improves_the_adapted_return_on_navigation():
+    """Can fail: six meta-iterations must lift the mean return after the inner step (Finn et al.'s
+    Fig. 5: MAML's navigation policy heads for the goal after one step)."""
+    settings = MamlTrpoSettings(iterations=6, meta_batch=10, rollouts=10, inner_lr=0.1, cg_iters=5)
+    policy = GaussianPolicy(2, 2)
+    with Sampler(NAVIGATION2D, 100) as sampler:
+        _, log = train_maml_trpo(policy, sampler, settings, seed=0)
+        _, first_two = train_maml_trpo(policy, sampler, MamlTrpoSettings(2, 10, 10, 0.1, cg_iters=5), seed=0)
+    after = [r["return_after"] for r in log.rows]
+    assert np.mean(after[-2:]) > after[0] + 15, after
+    assert all(0 < r["kl"] <= 0.01 for r in log.rows)
+    assert first_two.rows == log.rows[:2]  # deterministic with a seed

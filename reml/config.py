@@ -387,9 +387,11 @@ class Params:
     train_reml: TrainRemlConfig
     evaluate_fewshot: EvaluateFewshotConfig
     make_figures: MakeFiguresConfig
-    # Few-shot classification (issue 5). Validated by reml.classification.config, which only the
-    # classification stages import, so editing it never reruns the sinusoid stages.
+    # Sections validated by their own modules, which only their stages import, so editing them never
+    # reruns the sinusoid stages: few-shot classification (issue 5, reml.classification) and meta-RL
+    # (issue 6, reml.rl.config).
     classification: dict
+    rl: dict
 
     def __post_init__(self) -> None:
         _require(

@@ -20,3 +20,12 @@ FINN_OMNIGLOT: dict[str, str] = {
     "20w5s": "98.9 ± 0.2",
 }
 FINN_OMNIGLOT_CITATION = "Finn et al. 2017, Table 1 (real Omniglot)"
+
+# Finn et al. 2017, appendix Tables 4 and 5: average return of MAML after 0 / 1 / 2 / 3 policy-gradient
+# steps (rllab, MuJoCo 1.31; 2D navigation with 40 rollouts per step at test, HalfCheetah direction with
+# 20). Other families were published as curves only (protocol.md).
+FINN_RL: dict[str, tuple[float, ...]] = {
+    "navigation2d": (-40.41, -11.68, -3.33, -3.23),
+    "cheetah_dir": (-50.69, 293.19, 313.48, 315.65),
+}
+FINN_RL_CITATION = "Finn et al. 2017, Tables 4-5"

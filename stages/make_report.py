@@ -10,6 +10,7 @@ import torch
 from reml import report, stage
 from reml.io import require_file, write_text
 from reml.report_classification import classification_section
+from reml.report_rl import rl_section
 from reml.tasks.families import UNRELATED_FAMILIES
 
 CURVES_CAPTION = "Query MSE vs gradient steps, mean and 95% CI over test tasks (Finn et al. Fig. 3 style)"
@@ -87,7 +88,12 @@ def run(args, params):
                 json.loads(require_file(args.classification_methods, "evaluate_classification").read_text()),
                 os.path.relpath(require_file(args.classification_figure, "make_classification_figures"), out.parent),
                 steps=json.loads(Path(args.classification_methods).read_text())["steps"],
-            )
+            ),
+            rl_section(
+                json.loads(require_file(args.rl_metrics, "evaluate_rl").read_text()),
+                json.loads(require_file(args.rl_methods, "evaluate_rl").read_text()),
+                os.path.relpath(require_file(args.rl_figure, "make_rl_figures"), out.parent),
+            ),
         ],
     )
     write_text(out, text)
@@ -104,5 +110,8 @@ if __name__ == "__main__":
     p.add_argument("--classification-metrics", required=True)
     p.add_argument("--classification-methods", required=True)
     p.add_argument("--classification-figure", required=True)
+    p.add_argument("--rl-metrics", required=True)
+    p.add_argument("--rl-methods", required=True)
+    p.add_argument("--rl-figure", required=True)
     p.add_argument("--out", required=True)
     stage.main(run, p)

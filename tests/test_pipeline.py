@@ -122,10 +122,21 @@ def test_tiny_profile_end_to_end(tmp_path):
             assert set(leaves) == {f"{m}_step{s}" for m in ("acc", "ci95") for s in (0, 1, 2)}
             assert all(0 <= leaves[f"acc_step{s}"] <= 1 for s in (0, 1, 2))
     assert (reports / "figures" / "classification" / "accuracy.png").stat().st_size > 1000
+    rl = json.loads((reports / "metrics" / "rl.json").read_text())
+    assert set(rl) == {"navigation2d", "cheetah_dir"}
+    for by_method in rl.values():
+        assert set(by_method) == {"scratch", "pretrained", "oracle", "maml_trpo"}
+        for leaves in by_method.values():
+            assert set(leaves) == {f"{m}_step{s}" for m in ("return", "ci95") for s in range(4)}
+            assert all(math.isfinite(v) for v in leaves.values())
+    rl_curves = pd.read_csv(reports / "curves" / "rl.csv")
+    assert list(rl_curves.step) == [0, 1, 2, 3] and rl_curves.notna().all().all()
+    assert (reports / "figures" / "rl" / "returns.png").stat().st_size > 1000
     report = (reports / "report.md").read_text()
     assert "## Few-shot classification" in report and "#### 5-way 5-shot" in report and "| reml_lstm |" in report
     assert "Profile: **tiny**" in report and "#### K = 20" in report and "figures/sinusoid/curves.png" in report
     assert "### RQ1" in report and "### RQ3" in report and "| reml_maskable |" in report
+    assert "## Meta-RL" in report and "#### cheetah_dir" in report and "| maml_trpo |" in report
     assert "nan" not in report.lower()
     # The profile switch edits params.yaml only: the report must still name a clean code commit.
     assert re.search(r"Code: commit `[0-9a-f]{40}` \(", report), report[:400]

@@ -203,3 +203,92 @@ def test_short_maml_trpo_improves_the_adapted_return_on_navigation():
     assert np.mean(after[-2:]) > after[0] + 15, after
     assert all(0 < r["kl"] <= 0.01 for r in log.rows)
     assert first_two.rows == log.rows[:2]  # deterministic with a seed
+
+
+def test_sb3_policy_reads_out_as_the_same_gaussian_policy():
+    from stable_baselines3 import PPO
+
+    from baselines.rl_ppo import TaskSamplingEnv, sb3_params
+
+    env = TaskSamplingEnv(NAVIGATION2D, NAVIGATION2D.sample_tasks(3, 0), with_task=True)
+    kwargs = {"net_arch": {"pi": [100, 100], "vf": [100, 100]}, "activation_fn": torch.nn.ReLU}
+    model = PPO("MlpPolicy", env, n_steps=64, batch_size=32, seed=0, device="cpu", policy_kwargs=kwargs)
+    policy = GaussianPolicy(4, 2)
+    params = sb3_params(model)
+    policy.check_params(params)
+    obs = torch.randn(5, 4)
+    dist = model.policy.get_distribution(obs).distribution
+    assert torch.allclose(policy.mean(params, obs), dist.mean, atol=1e-6)
+    actions = torch.randn(5, 2)
+    assert torch.allclose(policy.log_prob(params, obs, actions), dist.log_prob(actions).sum(-1), atol=1e-5)
+
+
+def test_task_sampling_env_moves_to_the_next_task_and_appends_it():
+    from baselines.rl_ppo import TaskSamplingEnv
+
+    tasks = np.array([[0.3, 0.1], [-0.2, 0.4]])
+    env = TaskSamplingEnv(NAVIGATION2D, tasks, with_task=True)
+    obs, _ = env.reset(seed=0)
+    assert np.allclose(obs, [0, 0, 0.3, 0.1])
+    for _ in range(99):
+        *_, truncated, _ = env.step(np.zeros(2))
+        assert not truncated
+    *_, truncated, _ = env.step(np.zeros(2))
+    assert truncated  # H = 100
+    assert np.allclose(env.reset()[0], [0, 0, -0.2, 0.4])
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda r: r.update(run=["hopper"]), r"rl\.run: \['hopper'\] have no budget under rl\.families"),
+        (lambda r: r["families"].update(hopper=r["families"]["ant_dir"]), r"rl\.families: unknown \['hopper'\]"),
+        (lambda r: r["families"]["navigation2d"].update(meta_batch=0), r"rl\.families\.navigation2d\.meta_batch: must"),
+        (lambda r: r["evaluate"].update(step_sizes=[]), r"rl\.evaluate\.step_sizes: must list at least one"),
+        (lambda r: r["maml_trpo"].update(ls_ratio=1.5), r"rl\.maml_trpo\.ls_ratio: must be in \(0, 1\)"),
+        (lambda r: r["sampler"].update(n_envs=1), r"rl\.sampler\.n_envs: must be >= workers"),
+        (lambda r: r.update(gamma=0), r"rl\.gamma: must be in \(0, 1\]"),
+    ],
+)
+def test_bad_rl_params_are_named(params_copy, edit, message):
+    import yaml
+
+    from reml.config import load_params
+    from reml.rl.config import rl_config
+
+    data = yaml.safe_load(params_copy.read_text())
+    edit(data["rl"])
+    params_copy.write_text(yaml.safe_dump(data))
+    with pytest.raises(ValueError, match=message):
+        rl_config(load_params(params_copy))
+
+
+def test_policy_checkpoint_round_trip_and_errors(tmp_path):
+    from reml.io import ArtifactError
+    from reml.rl.checkpoint import PolicyCheckpoint, load_policy, save_policy
+
+    policy = GaussianPolicy(2, 2)
+    ckpt = PolicyCheckpoint("maml_trpo", "navigation2d", policy, policy.init(generator(0, "t")), False, {"a": 1})
+    save_policy(tmp_path / "p.safetensors", ckpt)
+    back = load_policy(tmp_path / "p.safetensors", "stage", "maml_trpo", "navigation2d")
+    assert back.policy == policy and all(torch.equal(back.params[k], v) for k, v in ckpt.params.items())
+    with pytest.raises(ArtifactError, match="holds maml_trpo for navigation2d, expected oracle"):
+        load_policy(tmp_path / "p.safetensors", "stage", "oracle", "navigation2d")
+    (tmp_path / "bad.safetensors").write_bytes(b"not a checkpoint")
+    with pytest.raises(ArtifactError, match="not a valid policy"):
+        load_policy(tmp_path / "bad.safetensors", "stage", "maml_trpo", "navigation2d")
+
+
+def test_evaluation_harness_steps_from_the_episodes_it_scores():
+    """Step 0 is the start policy's return on the sampled episodes; a zero step size leaves it unchanged."""
+    from reml.rl.harness import adaptation_returns
+
+    policy = GaussianPolicy(2, 2)
+    params = policy.init(generator(0, "t"))
+    tasks = NAVIGATION2D.sample_tasks(4, 0, stream="test")
+    with Sampler(NAVIGATION2D, 8) as sampler:
+        curve = adaptation_returns(policy, params, tasks, sampler, (1e-12, 1e-12), 2, 0.99, generator(0, "e"))
+        first = sampler.sample(policy, params, tasks, 2, generator(0, "e"))
+    assert curve.per_task.shape == (4, 3)
+    assert torch.allclose(curve.per_task[:, 0], first.returns.mean(1).double())
+    assert torch.isfinite(curve.ci95).all()

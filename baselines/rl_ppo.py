@@ -1,0 +1,119 @@
+"""The ``pretrained`` and ``oracle`` RL baselines (Finn et al. 2017, Sec. 5.3), trained with SB3 PPO.
+
+``pretrained``: one policy trained on tasks drawn afresh from the whole distribution at every episode,
+then fine-tuned on a test task by the same policy-gradient steps as every method. ``oracle``: the
+same, but the task parameters are appended to the observation, so it needs no adaptation (an upper
+reference). Both use the 100-100 ReLU Gaussian policy of :class:`reml.rl.policy.GaussianPolicy`, whose
+parameters are read out of the SB3 policy after training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.monitor import Monitor
+
+from reml.io import write_text
+from reml.nets import Params
+from reml.rl.policy import LOG_STD, GaussianPolicy
+from reml.tasks.rl import RLFamily
+
+
+class TaskSamplingEnv(gym.Env):
+    """A family's environment that moves to the next of ``tasks`` at every reset and cuts episodes at
+    the family's horizon; ``with_task`` appends the task parameters to the observation."""
+
+    def __init__(self, family: RLFamily, tasks: np.ndarray, with_task: bool) -> None:
+        self.env = family.make_env()
+        self.tasks, self.with_task, self.horizon = tasks, with_task, family.horizon
+        inner = self.env.observation_space
+        extra = tasks.shape[1] if with_task else 0
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (inner.shape[0] + extra,), np.float32)
+        self.action_space = self.env.action_space
+        self._next, self._task, self._t = 0, tasks[0], 0
+
+    def _observe(self, obs: np.ndarray) -> np.ndarray:
+        obs = np.asarray(obs, dtype=np.float32)
+        return np.concatenate([obs, self._task.astype(np.float32)]) if self.with_task else obs
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self._task = self.tasks[self._next % len(self.tasks)]
+        self._next += 1
+        self._t = 0
+        self.env.set_task(self._task)
+        obs, info = self.env.reset(seed=seed)
+        return self._observe(obs), info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._t += 1
+        return self._observe(obs), float(reward), terminated, truncated or self._t >= self.horizon, info
+
+
+@dataclass
+class EpisodeReturnLog(BaseCallback):
+    """Mean return of the episodes finished in each PPO rollout (SB3's Monitor buffer)."""
+
+    rows: list[dict] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        returns = [info["r"] for info in self.model.ep_info_buffer]
+        if returns:
+            self.rows.append({"timesteps": self.num_timesteps, "episode_return": float(np.mean(returns))})
+
+    def write(self, path) -> None:
+        lines = [f"{r['timesteps']},{r['episode_return']:.6g}" for r in self.rows]
+        write_text(path, "\n".join(["timesteps,episode_return", *lines]) + "\n")
+
+
+def sb3_params(model: PPO) -> Params:
+    """The SB3 policy's action mean network and log std as :class:`GaussianPolicy` parameters."""
+    layers = [m for m in model.policy.mlp_extractor.policy_net if isinstance(m, torch.nn.Linear)]
+    layers.append(model.policy.action_net)
+    params = {}
+    for i, layer in enumerate(layers):
+        params[f"{i}.weight"] = layer.weight.detach().clone()
+        params[f"{i}.bias"] = layer.bias.detach().clone()
+    params[LOG_STD] = model.policy.log_std.detach().clone()
+    return params
+
+
+def train_ppo(
+    family: RLFamily,
+    policy: GaussianPolicy,
+    tasks: np.ndarray,
+    with_task: bool,
+    timesteps: int,
+    gamma: float,
+    n_steps: int,
+    batch_size: int,
+    n_epochs: int,
+    learning_rate: float,
+    seed: int,
+    progress_bar: bool = False,
+) -> tuple[Params, EpisodeReturnLog]:
+    """PPO on ``tasks`` in turn (one per episode); returns the policy's parameters and the return log."""
+    env = Monitor(TaskSamplingEnv(family, tasks, with_task))
+    kwargs = {"net_arch": {"pi": list(policy.hidden), "vf": list(policy.hidden)}, "activation_fn": torch.nn.ReLU,
+              "log_std_init": 0.0}  # fmt: skip
+    model = PPO("MlpPolicy", env, n_steps=n_steps, batch_size=batch_size, n_epochs=n_epochs,
+                learning_rate=learning_rate, gamma=gamma, seed=seed, policy_kwargs=kwargs, device="cpu",
+                verbose=0)  # fmt: skip
+    log = EpisodeReturnLog()
+    model.learn(total_timesteps=timesteps, callback=log, progress_bar=progress_bar)
+    params = sb3_params(model)
+    policy.check_params(params)
+    env.close()
+    return params, log

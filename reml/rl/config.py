@@ -1,0 +1,124 @@
+"""The ``rl`` section of params.yaml (meta-RL, Finn et al. 2017, Sec. 5.3), validated here so that only
+the RL stages depend on it. Every error names the key and what is allowed, before any rollout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reml.config import Params, _check_seed, _require, from_dict
+from reml.tasks.rl import RL_FAMILIES
+
+METHODS = ("scratch", "pretrained", "oracle", "maml_trpo")
+TRAINED = ("pretrained", "oracle", "maml_trpo")  # methods with a training stage
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    workers: int  # processes stepping the environments (gymnasium AsyncVectorEnv); 1 = in-process
+    n_envs: int  # environments stepped together (all workers); more episodes run in rounds
+
+    def __post_init__(self) -> None:
+        _require(self.workers >= 1, "workers", f"must be >= 1, got {self.workers}")
+        _require(self.n_envs >= self.workers, "n_envs", f"must be >= workers ({self.workers}), got {self.n_envs}")
+
+
+@dataclass(frozen=True)
+class MamlTrpoConfig:
+    """Shared MAML-TRPO settings (Finn et al.; pytorch-maml-rl's TRPO constants)."""
+
+    seed: int
+    inner_lr: float  # alpha of the one inner REINFORCE step (Finn: 0.1)
+    first_order: bool
+    max_kl: float  # TRPO's KL radius (Finn: 0.01)
+    cg_iters: int
+    cg_damping: float
+    ls_steps: int  # backtracking line-search steps
+    ls_ratio: float  # step shrink factor per backtrack
+
+    def __post_init__(self) -> None:
+        _check_seed("seed", self.seed)
+        for name in ("inner_lr", "max_kl"):
+            _require(getattr(self, name) > 0, name, f"must be > 0, got {getattr(self, name)}")
+        for name in ("cg_iters", "ls_steps"):
+            _require(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")
+        _require(self.cg_damping >= 0, "cg_damping", f"must be >= 0, got {self.cg_damping}")
+        _require(0 < self.ls_ratio < 1, "ls_ratio", f"must be in (0, 1), got {self.ls_ratio}")
+
+
+@dataclass(frozen=True)
+class PpoConfig:
+    """SB3 PPO for the pretrained and oracle policies (the same 100-100 ReLU Gaussian policy)."""
+
+    seed: int
+    n_steps: int  # rollout length per PPO update
+    batch_size: int
+    n_epochs: int
+    learning_rate: float
+
+    def __post_init__(self) -> None:
+        _check_seed("seed", self.seed)
+        for name in ("n_steps", "batch_size", "n_epochs"):
+            _require(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")
+        _require(self.learning_rate > 0, "learning_rate", f"must be > 0, got {self.learning_rate}")
+
+
+@dataclass(frozen=True)
+class FamilyConfig:
+    """Budgets for one task family."""
+
+    iterations: int  # MAML-TRPO meta-iterations (Finn: up to 500)
+    meta_batch: int  # tasks per meta-iteration (Finn: 20 navigation, 40 locomotion)
+    rollouts: int  # episodes per task per step, in training (Finn: 20)
+    ppo_timesteps: int  # environment steps for the pretrained and the oracle policy each
+    test_rollouts: int  # episodes per test task per step (Finn: 20; 40 for ant_dir)
+
+    def __post_init__(self) -> None:
+        for name in ("iterations", "meta_batch", "rollouts", "ppo_timesteps", "test_rollouts"):
+            _require(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class RLEvaluateConfig:
+    seed: int
+    n_test: int  # held-out test tasks per family (Finn: 40)
+    step_sizes: tuple[float, ...]  # one per test-time policy-gradient step (Finn: 0.1, then 0.05)
+
+    def __post_init__(self) -> None:
+        _check_seed("seed", self.seed)
+        _require(self.n_test >= 2, "n_test", f"must be >= 2 (for a confidence interval), got {self.n_test}")
+        _require(bool(self.step_sizes), "step_sizes", "must list at least one step size")
+        _require(min(self.step_sizes) > 0, "step_sizes", f"must all be > 0, got {list(self.step_sizes)}")
+
+
+@dataclass(frozen=True)
+class RLConfig:
+    run: tuple[str, ...]  # the families trained and evaluated, in table order
+    gamma: float  # discount of the policy-gradient returns (Finn: 0.99)
+    sampler: SamplerConfig
+    maml_trpo: MamlTrpoConfig
+    ppo: PpoConfig
+    evaluate: RLEvaluateConfig
+    families: dict  # family name -> FamilyConfig (each checked by rl_config)
+
+    def __post_init__(self) -> None:
+        _require(0 < self.gamma <= 1, "gamma", f"must be in (0, 1], got {self.gamma}")
+        _require(bool(self.run) and len(set(self.run)) == len(self.run), "run",
+                 f"must list one or more distinct families, got {list(self.run)}")  # fmt: skip
+        missing = [f for f in self.run if f not in self.families]
+        _require(not missing, "run", f"{missing} have no budget under rl.families ({sorted(self.families)})")
+
+    def family(self, name: str) -> FamilyConfig:
+        return self.families[name]
+
+
+def rl_config(params: Params) -> RLConfig:
+    """The validated ``rl`` section; errors name the key, like ``reml.config``."""
+    section = params.rl
+    _require(isinstance(section, dict), "rl", f"expected a mapping, got {section!r}")
+    families = section.get("families")
+    _require(isinstance(families, dict) and bool(families), "rl.families",
+             f"must map one or more of {list(RL_FAMILIES)} to their budgets")  # fmt: skip
+    unknown = [f for f in families if f not in RL_FAMILIES]
+    _require(not unknown, "rl.families", f"unknown {unknown}; allowed: {list(RL_FAMILIES)}")
+    checked = {name: from_dict(FamilyConfig, value, f"rl.families.{name}") for name, value in families.items()}
+    return from_dict(RLConfig, {**section, "families": checked}, "rl")

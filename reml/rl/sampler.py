@@ -145,33 +145,36 @@ class Sampler:
         mask = torch.zeros(total, horizon)
         std = torch.exp(params["log_std"])  # (act_dim,) or (T, act_dim)
         for start in range(0, total, self.n_envs):
-            rows = np.arange(start, min(start + self.n_envs, total))
-            slots = np.resize(rows, self.n_envs)  # spare slots rerun episodes whose results are dropped
-            split = np.split(slots, self.vec.num_envs)
-            self.vec.set_attr("assignment", [(tasks[task_of[s]], seeds[s]) for s in split])
+            stop = min(start + self.n_envs, total)
+            rows, n = slice(start, stop), stop - start
+            slots = np.resize(np.arange(start, stop), self.n_envs)  # spare slots rerun episodes, results dropped
+            self.vec.set_attr("assignment", [(tasks[task_of[s]], seeds[s]) for s in np.split(slots, self.vec.num_envs)])
             out, _ = self.vec.reset()
-            alive = torch.ones(len(rows))
-            episode_tasks = torch.as_tensor(task_of[rows])
+            alive = torch.ones(n)
+            # episodes are grouped by task: (task, first row, last row + 1) within this round
+            here = task_of[rows]
+            groups = [(int(task), int(np.argmax(here == task)), int(n - np.argmax(here[::-1] == task)))
+                      for task in np.unique(here)]  # fmt: skip
+            task_obs = torch.as_tensor(tasks[task_of[rows]], dtype=torch.float32) if with_task else None
+            scale = std[torch.as_tensor(task_of[rows])] if per_task else std
+            full = np.zeros((self.n_envs, self.act_dim), np.float32)
             for t in range(horizon):
-                obs = torch.as_tensor(out["obs"].reshape(self.n_envs, -1)[: len(rows)])
-                if with_task:
-                    obs = torch.cat([obs, torch.as_tensor(tasks[task_of[rows]], dtype=torch.float32)], dim=-1)
+                obs = torch.as_tensor(out["obs"].reshape(self.n_envs, -1)[:n])
+                if task_obs is not None:
+                    obs = torch.cat([obs, task_obs], dim=-1)
                 with torch.no_grad():
-                    if per_task:  # rows are grouped by task: one forward pass per task
-                        mean = torch.empty(len(rows), self.act_dim)
-                        for task in torch.unique(episode_tasks).tolist():
-                            at = episode_tasks == task
-                            mean[at] = policy.mean({k: v[task] for k, v in params.items()}, obs[at])
-                        scale = std[episode_tasks]
+                    if per_task:  # one forward pass per task, on its contiguous rows
+                        mean = torch.empty(n, self.act_dim)
+                        for task, a, b in groups:
+                            mean[a:b] = policy.mean({k: v[task] for k, v in params.items()}, obs[a:b])
                     else:
-                        mean, scale = policy.mean(params, obs), std
+                        mean = policy.mean(params, obs)
                     action = mean + scale * noise[rows, t]
                 observations[rows, t], actions[rows, t], mask[rows, t] = obs, action, alive
-                full = np.zeros((self.n_envs, self.act_dim), np.float32)
-                full[: len(rows)] = action.numpy()
+                full[:n] = action.numpy()
                 out, *_ = self.vec.step(full.reshape(-1, self.per_worker, self.act_dim))
-                rewards[rows, t] = torch.as_tensor(out["reward"].reshape(-1)[: len(rows)], dtype=torch.float32)
-                alive = alive * (1.0 - torch.as_tensor(out["done"].reshape(-1)[: len(rows)], dtype=torch.float32))
+                rewards[rows, t] = torch.as_tensor(out["reward"].reshape(-1)[:n], dtype=torch.float32)
+                alive = alive * (1.0 - torch.as_tensor(out["done"].reshape(-1)[:n], dtype=torch.float32))
                 if not alive.any():
                     break
         shape = (n_tasks, n_rollouts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from reml.compare import ci_versus
 from reml.reference import FINN_OMNIGLOT, FINN_OMNIGLOT_CITATION
 
 DATASET_NOTES = {
@@ -18,16 +19,8 @@ def _pct(mean: float | None, ci: float | None) -> str:
 
 
 def _versus(a: tuple, b: tuple, name: str) -> str:
-    """Accuracy ``a`` against ``b`` (each (mean, ci), None if diverged): above / below only when the
-    95% CIs do not overlap."""
-    shown = _pct(*b)
-    if a[0] is None or b[0] is None:
-        return f"not comparable with {name} ({shown}; a run diverged)"
-    if a[0] - a[1] > b[0] + b[1]:
-        return f"above {name} ({shown})"
-    if a[0] + a[1] < b[0] - b[1]:
-        return f"below {name} ({shown})"
-    return f"no clear difference from {name} ({shown})"
+    """Accuracy ``a`` against ``b`` (each (mean, ci), None if diverged)."""
+    return ci_versus(a, b, name, _pct, f"{_pct(*b)}; a run diverged")
 
 
 def research_question_2(results: dict, settings: list[str], steps: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from reml.compare import ci_versus
 from reml.reference import FINN_RL, FINN_RL_CITATION
 
 ENVIRONMENTS = {
@@ -18,14 +19,8 @@ def _cell(mean: float | None, ci: float | None) -> str:
 
 
 def _versus(a: tuple, b: tuple, name: str) -> str:
-    """Return ``a`` against ``b`` (each (mean, ci)): above / below only when the 95% CIs do not overlap."""
-    if None in a or None in b:
-        return f"not comparable with {name} (a return is not finite)"
-    if a[0] - a[1] > b[0] + b[1]:
-        return f"above {name} ({_cell(*b)})"
-    if a[0] + a[1] < b[0] - b[1]:
-        return f"below {name} ({_cell(*b)})"
-    return f"no clear difference from {name} ({_cell(*b)})"
+    """Return ``a`` against ``b`` (each (mean, ci))."""
+    return ci_versus(a, b, name, _cell, "a return is not finite")
 
 
 def _budget(info: dict) -> str:

@@ -5,7 +5,9 @@ policy give one REINFORCE step (``inner_lr``, linear feature baseline), and ``ro
 adapted policy give the meta-objective: the importance-weighted surrogate of the adapted policies,
 maximised by TRPO under a mean-KL constraint. Both the surrogate and the KL are functions of the
 shared parameters *through* the inner step (second order; ``first_order`` drops the inner step's
-dependence on the parameters). The inner step is vmapped over the meta-batch.
+dependence on the parameters). The inner step of the whole meta-batch is one batched computation (the
+parameters expanded to a leading task axis, batched matrix products, one backward pass; see
+:func:`reml.rl.pg.adapt`), not a loop over tasks.
 """
 
 from __future__ import annotations

@@ -25,28 +25,28 @@ from reml.tasks.rl import RLFamily
 
 
 class TaskSamplingEnv(gym.Env):
-    """A family's environment that moves to the next of ``tasks`` at every reset and cuts episodes at
-    the family's horizon; ``with_task`` appends the task parameters to the observation."""
+    """A family's environment that draws a fresh task from ``generator`` at every reset and cuts episodes
+    at the family's horizon; ``with_task`` appends the task parameters to the observation."""
 
-    def __init__(self, family: RLFamily, tasks: np.ndarray, with_task: bool) -> None:
+    def __init__(self, family: RLFamily, generator: torch.Generator, with_task: bool) -> None:
         self.env = family.make_env()
-        self.tasks, self.with_task, self.horizon = tasks, with_task, family.horizon
+        self.family, self.generator, self.with_task, self.horizon = family, generator, with_task, family.horizon
         inner = self.env.observation_space
-        extra = tasks.shape[1] if with_task else 0
+        extra = len(family.param_names) if with_task else 0
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (inner.shape[0] + extra,), np.float32)
         self.action_space = self.env.action_space
-        self._next, self._task, self._t = 0, tasks[0], 0
+        self.task = np.zeros(len(family.param_names))
+        self._t = 0
 
     def _observe(self, obs: np.ndarray) -> np.ndarray:
         obs = np.asarray(obs, dtype=np.float32)
-        return np.concatenate([obs, self._task.astype(np.float32)]) if self.with_task else obs
+        return np.concatenate([obs, self.task.astype(np.float32)]) if self.with_task else obs
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        self._task = self.tasks[self._next % len(self.tasks)]
-        self._next += 1
+        self.task = self.family.draw(1, self.generator)[0].to(torch.float64).numpy()
         self._t = 0
-        self.env.set_task(self._task)
+        self.env.set_task(self.task)
         obs, info = self.env.reset(seed=seed)
         return self._observe(obs), info
 
@@ -58,20 +58,23 @@ class TaskSamplingEnv(gym.Env):
 
 @dataclass
 class EpisodeReturnLog(BaseCallback):
-    """Mean return of the episodes finished in each PPO rollout (SB3's Monitor buffer)."""
+    """Mean return of the episodes that ended during each PPO rollout (read from SB3's ``Monitor`` info
+    as they end, not from its 100-episode rolling buffer)."""
 
     rows: list[dict] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         super().__init__()
+        self._returns: list[float] = []
 
     def _on_step(self) -> bool:
+        self._returns += [info["episode"]["r"] for info in self.locals["infos"] if "episode" in info]
         return True
 
     def _on_rollout_end(self) -> None:
-        returns = [info["r"] for info in self.model.ep_info_buffer]
-        if returns:
-            self.rows.append({"timesteps": self.num_timesteps, "episode_return": float(np.mean(returns))})
+        if self._returns:
+            self.rows.append({"timesteps": self.num_timesteps, "episode_return": float(np.mean(self._returns))})
+        self._returns = []
 
     def write(self, path) -> None:
         lines = [f"{r['timesteps']},{r['episode_return']:.6g}" for r in self.rows]
@@ -93,7 +96,7 @@ def sb3_params(model: PPO) -> Params:
 def train_ppo(
     family: RLFamily,
     policy: GaussianPolicy,
-    tasks: np.ndarray,
+    generator: torch.Generator,
     with_task: bool,
     timesteps: int,
     gamma: float,
@@ -104,8 +107,9 @@ def train_ppo(
     seed: int,
     progress_bar: bool = False,
 ) -> tuple[Params, EpisodeReturnLog]:
-    """PPO on ``tasks`` in turn (one per episode); returns the policy's parameters and the return log."""
-    env = Monitor(TaskSamplingEnv(family, tasks, with_task))
+    """PPO on tasks drawn from ``generator`` (a fresh one every episode); returns the policy's parameters
+    and the return log."""
+    env = Monitor(TaskSamplingEnv(family, generator, with_task))
     kwargs = {"net_arch": {"pi": list(policy.hidden), "vf": list(policy.hidden)}, "activation_fn": torch.nn.ReLU,
               "log_std_init": 0.0}  # fmt: skip
     model = PPO("MlpPolicy", env, n_steps=n_steps, batch_size=batch_size, n_epochs=n_epochs,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from reml.compare import ci_versus
 from reml.reference import FINN_RL, FINN_RL_CITATION
 
 ENVIRONMENTS = {
@@ -18,16 +17,48 @@ def _cell(mean: float | None, ci: float | None) -> str:
     return "not finite" if mean is None or ci is None else f"{mean:.2f} ± {ci:.2f}"
 
 
-def _versus(a: tuple, b: tuple, name: str) -> str:
-    """Return ``a`` against ``b`` (each (mean, ci))."""
-    return ci_versus(a, b, name, _cell, "a return is not finite")
+def _paired(diff: dict, step: int, other: str) -> str:
+    """A paired difference (same tasks, same noise) after ``step`` steps: above / below ``other`` only when
+    its 95% CI excludes 0."""
+    mean, ci = diff["mean"][step], diff["ci95"][step]
+    if mean is None or ci is None:
+        return f"not comparable with {other} (a return is not finite)"
+    verdict = "above" if mean - ci > 0 else "below" if mean + ci < 0 else "level with"
+    return f"{verdict} {other} ({mean:+.2f} ± {ci:.2f})"
 
 
-def _budget(info: dict) -> str:
+def _budget(info: dict, horizon: int) -> str:
+    """Each trained method's training budget, with the environment steps it used (at most: episodes
+    that end early use fewer)."""
     maml = info["maml_trpo"]["training"]
     ppo = info["pretrained"]["training"]
-    return (f"MAML-TRPO {maml['iterations']} meta-iterations × {maml['meta_batch']} tasks × {maml['rollouts']} "
-            f"episodes; PPO {ppo['timesteps']:,} steps for pretrained and oracle each")  # fmt: skip
+    maml_steps = maml["iterations"] * maml["meta_batch"] * maml["rollouts"] * 2 * horizon
+    parts = [
+        f"MAML-TRPO {maml['iterations']} meta-iteration{'s' if maml['iterations'] != 1 else ''} × "
+        f"{maml['meta_batch']} tasks × {maml['rollouts']} "
+        f"episodes before and after the inner step ({maml_steps:,} environment steps)",
+        f"PPO {ppo['timesteps']:,} steps for pretrained and oracle each",
+    ]
+    for method, entry in info.items():
+        if "probe_rollouts" in entry:
+            r = entry["training"]
+            steps = r["reml_episodes"] * (2 + r["inner_steps"]) * r["rollouts"] * horizon
+            parts.append(f"{method} {r['reml_episodes']} compositions × {2 + r['inner_steps']} × {r['rollouts']} "
+                         f"episodes (probe, inner step, score; {steps:,} environment steps)")  # fmt: skip
+    return "; ".join(parts)
+
+
+def _reml_lines(info: dict) -> list[str]:
+    lines = []
+    for method, entry in info.items():
+        if "probe_rollouts" in entry:
+            n = entry["distinct_policies"]
+            lines.append(f"{method} composed {n} distinct polic{'y' if n == 1 else 'ies'} for the test tasks "
+                         f"({entry['invalid_rate']:.0%} of its choices remapped), each from "
+                         f"{entry['probe_rollouts']} probe episodes of the task with random actions, run before "
+                         "its 0-step row: so its 0-step row has seen as many episodes of the task as the others' "
+                         "1-step row.")  # fmt: skip
+    return lines
 
 
 def rl_section(metrics: dict, methods_info: dict, figure: str) -> str:
@@ -41,14 +72,17 @@ def rl_section(metrics: dict, methods_info: dict, figure: str) -> str:
         f"mean return, then one REINFORCE step (linear feature baseline, γ = {methods_info['gamma']}) on exactly "
         f"those episodes; step sizes {sizes}. Average return after 0..{steps} steps, mean ± 95% CI over tasks. "
         "`scratch` is a seeded random policy; `pretrained` was trained with PPO on tasks drawn from the whole "
-        "distribution; `oracle` also sees the task parameters; `maml_trpo` is MAML with a TRPO meta-update.",
+        "distribution; `oracle` also sees the task parameters; `maml_trpo` is MAML with a TRPO meta-update; "
+        "`reml_*` is REML: its agent composes each task's policy from a pool of policy layers "
+        "(input, hidden, output), from the task's first (probe) episodes only.",
         "",
     ]
     for family, results in metrics.items():
-        info = methods_info["families"][family]
+        entry = methods_info["families"][family]
+        info = entry["methods"]
         rollouts = next(iter(info.values()))["test_rollouts"]
-        lines += [f"#### {family}", "", f"{ENVIRONMENTS[family]}; {rollouts} episodes per task and step; "
-                  f"{_budget(info)}.", "",  # fmt: skip
+        lines += [f"#### {family}", "", f"{ENVIRONMENTS[family]}; {rollouts} episodes per task and step. Training: "
+                  f"{_budget(info, entry['horizon'])}.", "",  # fmt: skip
                   "| method | " + " | ".join(f"{s} step{'s' if s != 1 else ''}" for s in range(steps + 1)) + " |",
                   "|---|" + "---|" * (steps + 1)]  # fmt: skip
         for method, leaves in results.items():
@@ -57,22 +91,26 @@ def rl_section(metrics: dict, methods_info: dict, figure: str) -> str:
         if family in FINN_RL:
             published = [f"*{v:.2f}*" for v in FINN_RL[family][: steps + 1]]
             lines.append(f"| *maml, {FINN_RL_CITATION}* | " + " | ".join(published) + " |")
-        lines.append("")
+        lines += ["", *_reml_lines(info), ""]
     lines += [
         f"![Average return vs policy-gradient steps on the test tasks, mean and 95% CI]({figure})",
         "",
         "Finn et al.'s rows are their MAML (rllab, MuJoCo 1.31, up to 500 meta-iterations); ours run gymnasium's "
-        "v5 environments on a current MuJoCo with the budgets above, so they are shown for scale.",
+        "v5 environments on a current MuJoCo with the budgets above, so they are shown for scale. The training "
+        "budgets are not matched between methods: compare their environment steps above.",
         "",
-        "### MAML-TRPO against scratch and pretrained after one step",
+        "### Against scratch and pretrained after one step, task by task",
         "",
-        "Above or below means the 95% CIs do not overlap.",
+        "Every method runs on the same test tasks with the same action noise, so each comparison is the mean "
+        "over tasks of the paired difference in return, ± its 95% CI; above or below means that CI excludes 0.",
         "",
     ]
-    for family, results in metrics.items():
-        at = {m: (r["return_step1"], r["ci95_step1"]) for m, r in results.items()}
-        maml = at["maml_trpo"]
-        lines.append(f"- {family}: maml_trpo {_cell(*maml)}: {_versus(maml, at['scratch'], 'scratch')}; "
-                     f"{_versus(maml, at['pretrained'], 'pretrained')}")  # fmt: skip
+    for family in metrics:
+        paired = methods_info["families"][family]["paired"]
+        methods = dict.fromkeys(key.split(" - ")[0] for key in paired)
+        for method in methods:
+            versus = [_paired(paired[f"{method} - {other}"], 1, other) for other in ("scratch", "pretrained")
+                      if f"{method} - {other}" in paired]  # fmt: skip
+            lines.append(f"- {family}, {method}: " + "; ".join(versus))
     lines.append("")
     return "\n".join(lines)

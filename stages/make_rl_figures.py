@@ -14,7 +14,7 @@ def run(args, params):
     curves = pd.read_csv(require_file(args.curves, "evaluate_rl"))
     info = json.loads(require_file(args.methods, "evaluate_rl").read_text())
     families = list(info["families"])
-    methods = list(info["families"][families[0]])
+    methods = list(info["families"][families[0]]["methods"])
     save_png(rl_curves(curves, families, methods, FINN_RL), args.out, params.make_figures.dpi)
     stage.wrote(args.out)
 

@@ -16,6 +16,7 @@ from reml.rl.checkpoint import PolicyCheckpoint, save_policy
 from reml.rl.config import TRAINED, rl_config
 from reml.rl.policy import GaussianPolicy
 from reml.rl.sampler import Sampler
+from reml.seeding import generator
 from reml.tasks.rl import rl_family
 
 
@@ -34,7 +35,7 @@ def run(args, params):
             budget.iterations, budget.meta_batch, budget.rollouts, m.inner_lr, cfg.gamma,
             m.first_order, m.max_kl, m.cg_iters, m.cg_damping, m.ls_steps, m.ls_ratio,
         )  # fmt: skip
-        with Sampler(family, min(cfg.sampler.n_envs, budget.meta_batch * budget.rollouts), cfg.sampler.workers) as s:
+        with Sampler(family, cfg.sampler.envs_for(budget.meta_batch * budget.rollouts), cfg.sampler.workers) as s:
             trained, log = train_maml_trpo(policy, s, settings, m.seed, desc=f"maml_trpo {args.family}")
         config = to_dict(m) | to_dict(budget)
         last = log.rows[-1]
@@ -42,8 +43,7 @@ def run(args, params):
               f"{last['return_after']:.2f} after the inner step")  # fmt: skip
     else:
         p = cfg.ppo
-        n_tasks = budget.ppo_timesteps // family.horizon + 1  # one task per episode (more if episodes end early)
-        tasks = family.sample_tasks(n_tasks, p.seed, stream=args.method)
+        tasks = generator(p.seed, f"rl/{args.family}/{args.method}")  # a fresh task every episode
         trained, log = train_ppo(family, policy, tasks, with_task, budget.ppo_timesteps, cfg.gamma, p.n_steps,
                                  p.batch_size, p.n_epochs, p.learning_rate, p.seed,
                                  progress_bar=sys.stdout.isatty())  # fmt: skip

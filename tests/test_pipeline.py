@@ -125,7 +125,7 @@ def test_tiny_profile_end_to_end(tmp_path):
     rl = json.loads((reports / "metrics" / "rl.json").read_text())
     assert set(rl) == {"navigation2d", "cheetah_dir"}
     for by_method in rl.values():
-        assert set(by_method) == {"scratch", "pretrained", "oracle", "maml_trpo"}
+        assert set(by_method) == {"scratch", "pretrained", "oracle", "maml_trpo", "reml_maskable"}
         for leaves in by_method.values():
             assert set(leaves) == {f"{m}_step{s}" for m in ("return", "ci95") for s in range(4)}
             assert all(math.isfinite(v) for v in leaves.values())
@@ -137,6 +137,7 @@ def test_tiny_profile_end_to_end(tmp_path):
     assert "Profile: **tiny**" in report and "#### K = 20" in report and "figures/sinusoid/curves.png" in report
     assert "### RQ1" in report and "### RQ3" in report and "| reml_maskable |" in report
     assert "## Meta-RL" in report and "#### cheetah_dir" in report and "| maml_trpo |" in report
+    assert "- navigation2d, reml_maskable: " in report and "composed" in report
     assert "nan" not in report.lower()
     # The profile switch edits params.yaml only: the report must still name a clean code commit.
     assert re.search(r"Code: commit `[0-9a-f]{40}` \(", report), report[:400]

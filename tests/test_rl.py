@@ -139,6 +139,29 @@ def test_second_order_meta_gradient_differs_from_first_order():
     assert torch.isfinite(second).all() and not torch.allclose(second, first, atol=1e-6)
 
 
+def test_second_order_meta_gradient_matches_finite_differences():
+    """d/dθ of the post-adaptation loss L(θ − α∇L_inner(θ)) against central differences (float64)."""
+    policy = GaussianPolicy(2, 2, hidden=(4,))
+    params = {k: v.double() for k, v in policy.init(generator(0, "t")).items()}
+    batch = TaskBatch(*(x.double() for x in TaskBatch.of(toy_rollouts(n_tasks=2), gamma=0.9)))
+    valid = TaskBatch(*(x.double() for x in TaskBatch.of(toy_rollouts(n_tasks=2, seed=1), gamma=0.9)))
+
+    def meta_loss(p):
+        return reinforce_loss(policy, adapt(policy, p, batch, lr=0.5), valid, per_task=True).sum()
+
+    theta = {k: v.clone().requires_grad_() for k, v in params.items()}
+    grads = torch.autograd.grad(meta_loss(theta), list(theta.values()))
+    analytic = {k: g for k, g in zip(theta, grads, strict=True)}
+    eps = 1e-6
+    for key, index in (("0.weight", (1, 0)), ("1.bias", (1,)), ("log_std", (0,))):
+        plus = {k: v.clone() for k, v in params.items()}
+        minus = {k: v.clone() for k, v in params.items()}
+        plus[key][index] += eps
+        minus[key][index] -= eps
+        numeric = (meta_loss(plus) - meta_loss(minus)) / (2 * eps)
+        assert float(analytic[key][index]) == pytest.approx(float(numeric), rel=1e-5, abs=1e-8)
+
+
 def test_trpo_step_improves_the_surrogate_within_the_kl_radius():
     policy = GaussianPolicy(2, 2, hidden=(8,))
     params = policy.init(generator(0, "t"))
@@ -210,7 +233,7 @@ def test_sb3_policy_reads_out_as_the_same_gaussian_policy():
 
     from baselines.rl_ppo import TaskSamplingEnv, sb3_params
 
-    env = TaskSamplingEnv(NAVIGATION2D, NAVIGATION2D.sample_tasks(3, 0), with_task=True)
+    env = TaskSamplingEnv(NAVIGATION2D, generator(0, "t"), with_task=True)
     kwargs = {"net_arch": {"pi": [100, 100], "vf": [100, 100]}, "activation_fn": torch.nn.ReLU}
     model = PPO("MlpPolicy", env, n_steps=64, batch_size=32, seed=0, device="cpu", policy_kwargs=kwargs)
     policy = GaussianPolicy(4, 2)
@@ -223,19 +246,19 @@ def test_sb3_policy_reads_out_as_the_same_gaussian_policy():
     assert torch.allclose(policy.log_prob(params, obs, actions), dist.log_prob(actions).sum(-1), atol=1e-5)
 
 
-def test_task_sampling_env_moves_to_the_next_task_and_appends_it():
+def test_task_sampling_env_draws_a_task_per_episode_and_appends_it():
     from baselines.rl_ppo import TaskSamplingEnv
 
-    tasks = np.array([[0.3, 0.1], [-0.2, 0.4]])
-    env = TaskSamplingEnv(NAVIGATION2D, tasks, with_task=True)
+    env = TaskSamplingEnv(NAVIGATION2D, generator(0, "rl/navigation2d/oracle"), with_task=True)
+    expected = NAVIGATION2D.draw(2, generator(0, "rl/navigation2d/oracle")).numpy()
     obs, _ = env.reset(seed=0)
-    assert np.allclose(obs, [0, 0, 0.3, 0.1])
+    assert np.allclose(obs, [0, 0, *expected[0]])
     for _ in range(99):
         *_, truncated, _ = env.step(np.zeros(2))
         assert not truncated
     *_, truncated, _ = env.step(np.zeros(2))
     assert truncated  # H = 100
-    assert np.allclose(env.reset()[0], [0, 0, -0.2, 0.4])
+    assert np.allclose(env.reset()[0], [0, 0, *expected[1]])
 
 
 @pytest.mark.parametrize(
@@ -246,7 +269,9 @@ def test_task_sampling_env_moves_to_the_next_task_and_appends_it():
         (lambda r: r["families"]["navigation2d"].update(meta_batch=0), r"rl\.families\.navigation2d\.meta_batch: must"),
         (lambda r: r["evaluate"].update(step_sizes=[]), r"rl\.evaluate\.step_sizes: must list at least one"),
         (lambda r: r["maml_trpo"].update(ls_ratio=1.5), r"rl\.maml_trpo\.ls_ratio: must be in \(0, 1\)"),
-        (lambda r: r["sampler"].update(n_envs=1), r"rl\.sampler\.n_envs: must be >= workers"),
+        (lambda r: r["sampler"].update(n_envs=5), r"rl\.sampler\.n_envs: must be a multiple of workers \(2\)"),
+        (lambda r: r["reml"].update(agent="dqn"), r"rl\.reml\.agent: must be one of \['reml_ppo'"),
+        (lambda r: r["families"]["cheetah_dir"].update(return_scale=0), r"rl\.families\.cheetah_dir\.return_scale"),
         (lambda r: r.update(gamma=0), r"rl\.gamma: must be in \(0, 1\]"),
     ],
 )
@@ -292,3 +317,9 @@ def test_evaluation_harness_steps_from_the_episodes_it_scores():
     assert curve.per_task.shape == (4, 3)
     assert torch.allclose(curve.per_task[:, 0], first.returns.mean(1).double())
     assert torch.isfinite(curve.ci95).all()
+    # Each step samples fresh episodes from the same generator; with a ~0 step size the policy stays put,
+    # so step s scores exactly the start policy's next draw of episodes.
+    rng = generator(0, "e")
+    with Sampler(NAVIGATION2D, 8) as sampler:
+        draws = [sampler.sample(policy, params, tasks, 2, rng).returns.mean(1).double() for _ in range(3)]
+    assert torch.allclose(curve.per_task, torch.stack(draws, dim=1), atol=1e-5)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reml.config import Params, _check_seed, _require, from_dict
+from reml.config import REML_AGENTS, Params, PoolConfig, PpoConfig, _check_seed, _require, from_dict
 from reml.tasks.rl import RL_FAMILIES
 
-METHODS = ("scratch", "pretrained", "oracle", "maml_trpo")
-TRAINED = ("pretrained", "oracle", "maml_trpo")  # methods with a training stage
+BASELINES = ("scratch", "pretrained", "oracle", "maml_trpo")  # then the REML agent, named by rl.reml.agent
+TRAINED = ("pretrained", "oracle", "maml_trpo")  # baselines with a training stage (train_rl.py)
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,14 @@ class SamplerConfig:
 
     def __post_init__(self) -> None:
         _require(self.workers >= 1, "workers", f"must be >= 1, got {self.workers}")
-        _require(self.n_envs >= self.workers, "n_envs", f"must be >= workers ({self.workers}), got {self.n_envs}")
+        _require(self.n_envs >= self.workers and self.n_envs % self.workers == 0, "n_envs",
+                 f"must be a multiple of workers ({self.workers}), got {self.n_envs}")  # fmt: skip
+
+    def envs_for(self, episodes: int) -> int:
+        """Environments for a job of ``episodes`` episodes: at most ``n_envs``, a multiple of ``workers``.
+        Results depend only on min(n_envs, episodes) (the batch the policy sees), never on ``workers``."""
+        n = min(self.n_envs, episodes)
+        return -(-n // self.workers) * self.workers
 
 
 @dataclass(frozen=True)
@@ -46,7 +53,7 @@ class MamlTrpoConfig:
 
 
 @dataclass(frozen=True)
-class PpoConfig:
+class RLPpoConfig:
     """SB3 PPO for the pretrained and oracle policies (the same 100-100 ReLU Gaussian policy)."""
 
     seed: int
@@ -70,11 +77,34 @@ class FamilyConfig:
     meta_batch: int  # tasks per meta-iteration (Finn: 20 navigation, 40 locomotion)
     rollouts: int  # episodes per task per step, in training (Finn: 20)
     ppo_timesteps: int  # environment steps for the pretrained and the oracle policy each
+    reml_episodes: int  # REML composition episodes in training (each runs 2 + inner_steps batches of rollouts)
+    return_scale: float  # REML reward: sigmoid((return - probe return) / return_scale)
     test_rollouts: int  # episodes per test task per step (Finn: 20; 40 for ant_dir)
 
     def __post_init__(self) -> None:
-        for name in ("iterations", "meta_batch", "rollouts", "ppo_timesteps", "test_rollouts"):
+        for name in ("iterations", "meta_batch", "rollouts", "ppo_timesteps", "reml_episodes", "test_rollouts"):
             _require(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")
+        _require(self.return_scale > 0, "return_scale", f"must be > 0, got {self.return_scale}")
+
+
+@dataclass(frozen=True)
+class RemlRLConfig:
+    """REML for RL (reml/rl/compose.py): the agent, its pool of policy layers, the inner training."""
+
+    agent: str  # reml_ppo | reml_maskable | reml_lstm (reml/agents.py)
+    seed: int
+    pool: PoolConfig  # width = the policy's hidden width (Finn: 100)
+    inner_lr: float  # step size of the inner REINFORCE steps (Finn's test-time alpha: 0.1)
+    inner_steps: int
+    blend: float  # write-back: pool layer <- (1 - blend) old + blend trained
+    ppo: PpoConfig
+
+    def __post_init__(self) -> None:
+        _require(self.agent in REML_AGENTS, "agent", f"must be one of {list(REML_AGENTS)}, got {self.agent!r}")
+        _check_seed("seed", self.seed)
+        _require(self.inner_lr > 0, "inner_lr", f"must be > 0, got {self.inner_lr}")
+        _require(self.inner_steps >= 1, "inner_steps", f"must be >= 1, got {self.inner_steps}")
+        _require(0 <= self.blend <= 1, "blend", f"must be in [0, 1], got {self.blend}")
 
 
 @dataclass(frozen=True)
@@ -96,7 +126,8 @@ class RLConfig:
     gamma: float  # discount of the policy-gradient returns (Finn: 0.99)
     sampler: SamplerConfig
     maml_trpo: MamlTrpoConfig
-    ppo: PpoConfig
+    ppo: RLPpoConfig
+    reml: RemlRLConfig
     evaluate: RLEvaluateConfig
     families: dict  # family name -> FamilyConfig (each checked by rl_config)
 
@@ -109,6 +140,11 @@ class RLConfig:
 
     def family(self, name: str) -> FamilyConfig:
         return self.families[name]
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """Every evaluated method, in table order: the baselines, then the REML agent."""
+        return (*BASELINES, self.reml.agent)
 
 
 def rl_config(params: Params) -> RLConfig:

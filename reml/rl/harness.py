@@ -42,11 +42,13 @@ def adaptation_returns(
     gamma: float,
     generator: torch.Generator,
     with_task: bool = False,
+    per_task: bool = False,
 ) -> ReturnCurve:
     """Returns after 0..len(step_sizes) policy-gradient steps on each of the (T, P) ``tasks``.
 
-    ``with_task`` appends the task parameters to the observation (the oracle's policy reads them)."""
-    current, per_task = params, False
+    ``with_task`` appends the task parameters to the observation (the oracle's policy reads them);
+    ``per_task``: ``params`` are stacked per task (leading axis T), e.g. REML's composed policies."""
+    current = params
     returns = []
     for s in range(len(step_sizes) + 1):
         episodes = sampler.sample(policy, current, tasks, rollouts, generator, per_task=per_task, with_task=with_task)

@@ -66,8 +66,7 @@ def advantages(rollouts: Rollouts, gamma: float) -> Tensor:
 
 
 class TaskBatch(NamedTuple):
-    """What a policy-gradient step needs from the rollouts of one task: (R, H, ...) tensors (a named
-    tuple, so ``vmap`` can batch it over tasks)."""
+    """What a policy-gradient step needs from the rollouts of T tasks: (T, R, H, ...) tensors."""
 
     observations: Tensor
     actions: Tensor
@@ -76,7 +75,7 @@ class TaskBatch(NamedTuple):
 
     @staticmethod
     def of(rollouts: Rollouts, gamma: float) -> TaskBatch:
-        """Stacked over tasks (leading axis T), ready for ``vmap``."""
+        """Stacked over tasks (leading axis T)."""
         adv = advantages(rollouts, gamma)
         return TaskBatch(rollouts.observations, rollouts.actions, adv, rollouts.mask)
 

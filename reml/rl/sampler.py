@@ -97,11 +97,11 @@ class Sampler:
     """Rollouts of a policy on a family's tasks; close it (or use ``with``) to stop the worker processes."""
 
     def __init__(self, family: RLFamily, n_envs: int, workers: int = 1) -> None:
-        if workers < 1 or n_envs < workers:
-            raise ValueError(f"need 1 <= workers <= n_envs, got workers={workers}, n_envs={n_envs}")
+        if workers < 1 or n_envs < workers or n_envs % workers:
+            raise ValueError(f"n_envs must be a positive multiple of workers, got workers={workers}, n_envs={n_envs}")
         self.family = family
-        self.per_worker = -(-n_envs // workers)  # ceil: every worker holds the same number of copies
-        self.n_envs = self.per_worker * workers
+        self.per_worker = n_envs // workers  # every worker holds the same number of copies
+        self.n_envs = n_envs
         fns = [partial(EnvBatch, family.name, self.per_worker) for _ in range(workers)]
         self.vec = gym.vector.SyncVectorEnv(fns) if workers == 1 else gym.vector.AsyncVectorEnv(fns)
         probe = family.make_env()

@@ -51,7 +51,7 @@ class TrpoStats:
     surrogate_before: float
     surrogate_after: float
     kl: float
-    backtracks: int  # line-search halvings taken; -1 if no step was accepted (parameters unchanged)
+    backtracks: int  # line-search backtracks taken (each scales the step by ls_ratio); -1: no step accepted
 
 
 def trpo_step(
@@ -66,9 +66,8 @@ def trpo_step(
     """One TRPO update of ``params``. ``objectives(p)`` returns (surrogate loss to minimise, mean KL
     from the policy that collected the data); both must be differentiable twice in ``p``."""
     theta = {k: v.detach().requires_grad_() for k, v in params.items()}
-    loss, _ = objectives(theta)
-    grads = flatten(torch.autograd.grad(loss, list(theta.values())))
-    _, kl = objectives(theta)
+    loss, kl = objectives(theta)  # one graph for both (for MAML it runs the inner step)
+    grads = flatten(torch.autograd.grad(loss, list(theta.values()), retain_graph=True))
     kl_grads = flatten(torch.autograd.grad(kl, list(theta.values()), create_graph=True))
 
     def fisher_vector(v: Tensor) -> Tensor:

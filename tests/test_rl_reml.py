@@ -1,0 +1,130 @@
+"""REML for meta-RL (reml/rl/compose.py): the task encoding from probe rollouts, the bounded reward, the
+composition episode (masks, three steps, write-back of the chosen layers only), meta-test composition
+that never touches the pool, and the composer's checkpoint."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from reml.config import PpoConfig
+from reml.io import ArtifactError
+from reml.pool import LayerPool
+from reml.rl.compose import (
+    N_SLOTS,
+    ComposeSettings,
+    RLCompositionEnv,
+    composition_reward,
+    encode_task,
+    encoding_dim,
+    load_rl_composer,
+    probe_params,
+    save_rl_composer,
+)
+from reml.rl.policy import GaussianPolicy
+from reml.rl.sampler import Sampler
+from reml.seeding import generator
+from reml.tasks.navigation import NAVIGATION2D
+
+PPO = PpoConfig(learning_rate=3e-4, clip_range=0.2, n_steps=6, batch_size=3, n_epochs=1, gamma=1.0, ent_coef=0.0)
+SETTINGS = ComposeSettings(rollouts=4, inner_lr=0.1, inner_steps=1, gamma=0.99, return_scale=10.0, blend=1.0)
+
+
+def small_pool(seed: int = 0) -> LayerPool:
+    return LayerPool.create(2, 16, 2, 2, 3, 2, generator(seed, "pool"))
+
+
+def test_encoding_reads_the_goal_direction_from_the_probe_rollouts():
+    """Goals to the right and to the left: the reward's regression on the x position changes sign."""
+    policy = GaussianPolicy(2, 2)
+    tasks = np.array([[0.5, 0.0], [-0.5, 0.0]])
+    with Sampler(NAVIGATION2D, 40) as sampler:
+        probe = sampler.sample(policy, probe_params(policy), tasks, 20, generator(0, "probe"))
+        again = sampler.sample(policy, probe_params(policy), tasks, 20, generator(0, "probe"))
+    codes = encode_task(probe)
+    assert codes.shape == (2, encoding_dim(2, 2)) and torch.isfinite(codes).all()
+    assert codes[0, 0] > 0.1 and codes[1, 0] < -0.1  # feature 0: the x position
+    assert torch.equal(codes, encode_task(again))  # a function of the rollouts only
+
+
+def test_composition_reward_is_bounded_and_increasing_in_the_return():
+    returns = [-1e6, -100.0, -50.0, -10.0, 0.0, 30.0, 1e6]
+    rewards = [composition_reward(g, probe=-50.0, scale=10.0) for g in returns]
+    assert all(0.0 <= r <= 1.0 for r in rewards) and rewards == sorted(rewards)
+    assert composition_reward(-50.0, -50.0, 10.0) == pytest.approx(0.5)
+    assert composition_reward(math.nan, -50.0, 10.0) == 0.0
+
+
+def test_training_episode_is_three_masked_steps_and_writes_back_the_chosen_layers():
+    pool = small_pool()
+    with Sampler(NAVIGATION2D, 4) as sampler:
+        env = RLCompositionEnv(pool, torch.zeros(2), NAVIGATION2D, 2, 2, SETTINGS, sampler)
+        obs, _ = env.reset(seed=0)
+        assert obs.shape == env.observation_space.shape
+        kinds = []
+        for step, action in enumerate([0, 5, 5]):  # 5 is an output layer: invalid in the hidden slot
+            mask = env.action_masks()
+            kinds.append({pool.kind(i) for i in np.flatnonzero(mask)})
+            obs, reward, terminated, _, info = env.step(action)
+            assert terminated == (step == N_SLOTS - 1)
+        assert kinds == [{"input"}, {"hidden"}, {"output"}]
+    layers = info["layers"]
+    assert layers[0] == 0 and pool.kind(layers[1]) == "hidden" and layers[2] == 5 and info["invalid"] is False
+    assert 0.0 < reward < 1.0 and math.isfinite(info["return"]) and math.isfinite(info["probe_return"])
+    after = env.pool
+    for index in range(pool.size):  # only the chosen layers moved; every layer was counted exactly once
+        w_old, _ = pool.layer(index)
+        w_new, _ = after.layer(index)
+        assert torch.equal(w_old, w_new) == (index not in layers)
+    assert after.chosen.tolist() == after.trained.tolist() == [int(i in layers) for i in range(pool.size)]
+
+
+def test_invalid_choices_are_remapped_and_counted():
+    with Sampler(NAVIGATION2D, 4) as sampler:
+        env = RLCompositionEnv(small_pool(), torch.zeros(2), NAVIGATION2D, 2, 2, SETTINGS, sampler)
+        env.reset(seed=0)
+        _, _, _, _, info = env.step(6)  # an output layer in the input slot
+    assert info["invalid"] is True and env._chosen[0] in env.pool.indices("input")
+
+
+def test_meta_test_composition_trains_nothing_and_round_trips_through_the_checkpoint(tmp_path):
+    from reml.agents import make_agent
+
+    pool = small_pool()
+    env = RLCompositionEnv(pool, torch.full((2,), -0.5), NAVIGATION2D, 2, 2, SETTINGS)  # no sampler needed
+    algorithm = make_agent("reml_maskable", env, PPO, seed=0)
+    save_rl_composer(tmp_path / "c.safetensors", "reml_maskable", "navigation2d", algorithm, env, PPO, {"x": 1})
+    composer = load_rl_composer(tmp_path / "c.safetensors", "stage", "reml_maskable", NAVIGATION2D)
+    tasks = NAVIGATION2D.sample_tasks(3, 0, stream="test")
+    with Sampler(NAVIGATION2D, 12) as sampler:
+        params, layers, invalid = composer.compose(tasks, sampler, 4, generator(0, "probe"))
+        again, layers_again, _ = composer.compose(tasks, sampler, 4, generator(0, "probe"))
+    assert layers == layers_again and invalid == 0.0 and composer.config == {"x": 1}
+    assert all(torch.equal(params[k], again[k]) for k in params)
+    for i, chosen in enumerate(layers):  # each task's policy is exactly its chosen pool layers
+        for slot, index in enumerate(chosen):
+            assert torch.equal(params[f"{slot}.weight"][i], pool.layer(index)[0])
+    assert torch.equal(params["log_std"], torch.full((3, 2), -0.5))
+    back = composer.env.pool
+    assert all(torch.equal(getattr(back, n), getattr(pool, n)) for n in ("input_w", "hidden_w", "output_w", "chosen"))
+    with pytest.raises(ArtifactError, match="holds reml_maskable for navigation2d, expected reml_ppo"):
+        load_rl_composer(tmp_path / "c.safetensors", "stage", "reml_ppo", NAVIGATION2D)
+    (tmp_path / "bad.safetensors").write_bytes(b"nope")
+    with pytest.raises(ArtifactError, match=r"bad\.safetensors: not a valid REML composer"):
+        load_rl_composer(tmp_path / "bad.safetensors", "stage", "reml_maskable", NAVIGATION2D)
+
+
+def test_harness_scores_per_task_policies_like_shared_ones():
+    """Stacked copies of one policy (REML's per-task start) give the shared policy's returns."""
+    from reml.rl.harness import adaptation_returns
+
+    policy = GaussianPolicy(2, 2)
+    params = policy.init(generator(0, "t"))
+    tasks = NAVIGATION2D.sample_tasks(3, 0, stream="test")
+    stacked = {k: v.expand(3, *v.shape).clone() for k, v in params.items()}
+    with Sampler(NAVIGATION2D, 6) as sampler:
+        shared = adaptation_returns(policy, params, tasks, sampler, (0.1,), 2, 0.99, generator(0, "e"))
+        per_task = adaptation_returns(policy, stacked, tasks, sampler, (0.1,), 2, 0.99, generator(0, "e"),
+                                      per_task=True)  # fmt: skip
+    assert torch.allclose(shared.per_task, per_task.per_task, atol=1e-4)

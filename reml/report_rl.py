@@ -53,11 +53,17 @@ def _reml_lines(info: dict) -> list[str]:
     for method, entry in info.items():
         if "probe_rollouts" in entry:
             n = entry["distinct_policies"]
-            lines.append(f"{method} composed {n} distinct polic{'y' if n == 1 else 'ies'} for the test tasks "
-                         f"({entry['invalid_rate']:.0%} of its choices remapped), each from "
+            which = ", ".join(
+                f"layers {'-'.join(map(str, c['layers']))} for {c['tasks']} tasks (mean task "
+                f"{', '.join(f'{v:g}' for v in c['mean_task'])})"
+                for c in entry["compositions"]
+            )
+            lines.append(f"{method} composed {n} distinct polic{'y' if n == 1 else 'ies'} for the test tasks: "
+                         f"{which}; {entry['invalid_rate']:.0%} of its choices remapped. Each was composed from "
                          f"{entry['probe_rollouts']} probe episodes of the task with random actions, run before "
                          "its 0-step row: so its 0-step row has seen as many episodes of the task as the others' "
-                         "1-step row.")  # fmt: skip
+                         "1-step row. One composition for every task means the agent ignored the task; the "
+                         "policy is then the pool's jointly trained layers.")  # fmt: skip
     return lines
 
 

@@ -94,6 +94,17 @@ class Start:
     extra: dict = field(default_factory=dict)
 
 
+def compositions(layers: list[list[int]], tasks) -> list[dict]:
+    """Each distinct composition, how many test tasks got it, and their mean task parameters (read after
+    composing, for the report only: the agent never sees them)."""
+    out = []
+    for chosen in sorted({tuple(x) for x in layers}):
+        rows = [i for i, x in enumerate(layers) if tuple(x) == chosen]
+        mean = tasks[rows].mean(axis=0)
+        out.append({"layers": list(chosen), "tasks": len(rows), "mean_task": [round(float(v), 4) for v in mean]})
+    return out
+
+
 def starting_point(method: str, checkpoints: dict, tasks, sampler: Sampler, rollouts: int, seed: int, name: str):
     if method == "scratch":  # a seeded random policy
         policy = checkpoints["pretrained"].policy
@@ -105,7 +116,8 @@ def starting_point(method: str, checkpoints: dict, tasks, sampler: Sampler, roll
     composer = checkpoints[method]
     params, layers, invalid = composer.compose(tasks, sampler, rollouts, generator(seed, f"rl/evaluate/{name}/probe"))
     extra = {"probe_rollouts": rollouts, "invalid_rate": round(invalid, 4),
-             "distinct_policies": len({tuple(x) for x in layers})}  # fmt: skip
+             "distinct_policies": len({tuple(x) for x in layers}),
+             "compositions": compositions(layers, tasks)}  # fmt: skip
     return Start(composer.policy, params, False, True, composer.config, extra)
 
 

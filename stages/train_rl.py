@@ -37,7 +37,9 @@ def run(args, params):
         )  # fmt: skip
         with Sampler(family, cfg.sampler.envs_for(budget.meta_batch * budget.rollouts), cfg.sampler.workers) as s:
             trained, log = train_maml_trpo(policy, s, settings, m.seed, desc=f"maml_trpo {args.family}")
-        config = to_dict(m) | to_dict(budget)
+        # Only what this stage declares as params (dvc.yaml), so the checkpoint's bytes follow them.
+        config = to_dict(m) | {"iterations": budget.iterations, "meta_batch": budget.meta_batch,
+                               "rollouts": budget.rollouts}  # fmt: skip
         last = log.rows[-1]
         print(f"maml_trpo {args.family}: last iteration return {last['return_before']:.2f} before, "
               f"{last['return_after']:.2f} after the inner step")  # fmt: skip

@@ -129,6 +129,12 @@ def test_tiny_profile_end_to_end(tmp_path):
         for leaves in by_method.values():
             assert set(leaves) == {f"{m}_step{s}" for m in ("return", "ci95") for s in range(4)}
             assert all(math.isfinite(v) for v in leaves.values())
+    # A checkpoint records only the params its stage declares, so its bytes in dvc.lock follow them.
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    rl_methods = json.loads((repo / "results" / "rl" / "methods.json").read_text())["families"]
+    for family in rl:
+        maml_config = rl_methods[family]["methods"]["maml_trpo"]["training"]
+        assert set(maml_config) == set(params["rl"]["maml_trpo"]) | {"iterations", "meta_batch", "rollouts"}
     rl_curves = pd.read_csv(reports / "curves" / "rl.csv")
     assert list(rl_curves.step) == [0, 1, 2, 3] and rl_curves.notna().all().all()
     assert (reports / "figures" / "rl" / "returns.png").stat().st_size > 1000

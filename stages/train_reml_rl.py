@@ -1,7 +1,8 @@
 """Stage train_reml_rl: train REML's agent to compose policies for one RL task family from a pool of
-policy layers (reml/rl/compose.py). Every episode draws a fresh training task (its own seeded stream,
-never the test tasks'), probes it, composes, trains the composed policy by policy gradient and writes
-the trained layers back into the pool."""
+policy layers (reml/rl/compose.py). Every episode draws a fresh training task, probes it, composes,
+trains the composed policy by policy gradient and writes the trained layers back into the pool. The
+training tasks come from the composition environment's own generator, which SB3 seeds from
+``rl.reml.seed`` (never from the test tasks' stream)."""
 
 import sys
 
@@ -25,8 +26,9 @@ def run(args, params):
     if args.family not in cfg.run:
         raise SystemExit(f"error: --family {args.family!r} is not in rl.run ({list(cfg.run)})")
     r, budget, family = cfg.reml, cfg.family(args.family), rl_family(args.family)
-    probe = family.make_env()
-    obs_dim, act_dim = probe.observation_space.shape[0], probe.action_space.shape[0]
+    spaces = family.make_env()
+    obs_dim, act_dim = spaces.observation_space.shape[0], spaces.action_space.shape[0]
+    spaces.close()
     p = r.pool
     pool = LayerPool.create(obs_dim, p.width, act_dim, p.n_input, p.n_hidden, p.n_output,
                             generator(r.seed, f"rl/reml/{args.family}/pool"))  # fmt: skip
@@ -34,7 +36,6 @@ def run(args, params):
     # One task's batch at a time: small, so it runs in-process (the result does not depend on workers).
     with Sampler(family, budget.rollouts, workers=1) as sampler:
         env = RLCompositionEnv(pool, torch.zeros(act_dim), family, obs_dim, act_dim, settings, sampler)
-        env.reset(seed=int(torch.randint(0, 2**31 - 1, (1,), generator=generator(r.seed, f"rl/{args.family}/reml"))))
         algorithm = make_agent(r.agent, env, r.ppo, r.seed)
         log = CompositionLog(log_every=r.ppo.n_steps)
         algorithm.learn(total_timesteps=3 * budget.reml_episodes, callback=log, progress_bar=sys.stdout.isatty())

@@ -272,6 +272,10 @@ def test_task_sampling_env_draws_a_task_per_episode_and_appends_it():
         (lambda r: r["sampler"].update(n_envs=5), r"rl\.sampler\.n_envs: must be a multiple of workers \(2\)"),
         (lambda r: r["reml"].update(agent="dqn"), r"rl\.reml\.agent: must be one of \['reml_ppo'"),
         (lambda r: r["families"]["cheetah_dir"].update(return_scale=0), r"rl\.families\.cheetah_dir\.return_scale"),
+        (
+            lambda r: r["families"]["cheetah_vel"].update(reml_episodes=100),
+            r"rl\.families\.cheetah_vel\.reml_episodes: must be a multiple of 30 .*got 100; e\.g\. 90 or 120",
+        ),
         (lambda r: r.update(gamma=0), r"rl\.gamma: must be in \(0, 1\]"),
     ],
 )

@@ -41,11 +41,11 @@ def test_encoding_reads_the_goal_direction_from_the_probe_rollouts():
     tasks = np.array([[0.5, 0.0], [-0.5, 0.0]])
     with Sampler(NAVIGATION2D, 40) as sampler:
         probe = sampler.sample(policy, probe_params(policy), tasks, 20, generator(0, "probe"))
-        again = sampler.sample(policy, probe_params(policy), tasks, 20, generator(0, "probe"))
     codes = encode_task(probe)
     assert codes.shape == (2, encoding_dim(2, 2)) and torch.isfinite(codes).all()
     assert codes[0, 0] > 0.1 and codes[1, 0] < -0.1  # feature 0: the x position
-    assert torch.equal(codes, encode_task(again))  # a function of the rollouts only
+    for i in range(2):  # each task's code comes from its own rollouts: batching does not mix tasks
+        assert torch.allclose(encode_task(probe.task(i))[0], codes[i], atol=1e-6)
 
 
 def test_composition_reward_is_bounded_and_increasing_in_the_return():
@@ -62,15 +62,16 @@ def test_training_episode_is_three_masked_steps_and_writes_back_the_chosen_layer
         env = RLCompositionEnv(pool, torch.zeros(2), NAVIGATION2D, 2, 2, SETTINGS, sampler)
         obs, _ = env.reset(seed=0)
         assert obs.shape == env.observation_space.shape
-        kinds = []
+        kinds, invalid = [], []
         for step, action in enumerate([0, 5, 5]):  # 5 is an output layer: invalid in the hidden slot
             mask = env.action_masks()
             kinds.append({pool.kind(i) for i in np.flatnonzero(mask)})
             obs, reward, terminated, _, info = env.step(action)
+            invalid.append(info["invalid"])
             assert terminated == (step == N_SLOTS - 1)
         assert kinds == [{"input"}, {"hidden"}, {"output"}]
     layers = info["layers"]
-    assert layers[0] == 0 and pool.kind(layers[1]) == "hidden" and layers[2] == 5 and info["invalid"] is False
+    assert layers[0] == 0 and pool.kind(layers[1]) == "hidden" and layers[2] == 5 and invalid == [False, True, False]
     assert 0.0 < reward < 1.0 and math.isfinite(info["return"]) and math.isfinite(info["probe_return"])
     after = env.pool
     for index in range(pool.size):  # only the chosen layers moved; every layer was counted exactly once
@@ -78,6 +79,37 @@ def test_training_episode_is_three_masked_steps_and_writes_back_the_chosen_layer
         w_new, _ = after.layer(index)
         assert torch.equal(w_old, w_new) == (index not in layers)
     assert after.chosen.tolist() == after.trained.tolist() == [int(i in layers) for i in range(pool.size)]
+
+
+def test_a_diverged_inner_step_scores_zero_and_writes_nothing_back():
+    """A composed policy whose inner step leaves non-finite weights gets reward 0 and never enters the pool."""
+    pool = small_pool()
+    diverging = ComposeSettings(rollouts=4, inner_lr=math.inf, inner_steps=1, gamma=0.99, return_scale=10.0, blend=1.0)
+    with Sampler(NAVIGATION2D, 4) as sampler:
+        env = RLCompositionEnv(pool, torch.zeros(2), NAVIGATION2D, 2, 2, diverging, sampler)
+        env.reset(seed=0)
+        for action in (0, 2, 5):
+            _, reward, terminated, _, info = env.step(action)
+    assert terminated and reward == 0.0 and info["diverged"] is True and math.isnan(info["return"])
+    for name in ("input_w", "hidden_w", "output_w", "input_b", "hidden_b", "output_b"):
+        assert torch.equal(getattr(env.pool, name), getattr(pool, name)), name
+    assert torch.equal(env.log_std, torch.zeros(2)) and env.pool.trained.sum() == 0 and env.pool.chosen.sum() == 3
+
+
+def test_composer_training_is_deterministic_to_the_byte(tmp_path):
+    """Same params and seed: the saved composer (agent, pool, log std) is byte-identical."""
+    from reml.agents import make_agent
+
+    files = []
+    for run in range(2):
+        with Sampler(NAVIGATION2D, 4) as sampler:
+            env = RLCompositionEnv(small_pool(), torch.zeros(2), NAVIGATION2D, 2, 2, SETTINGS, sampler)
+            algorithm = make_agent("reml_maskable", env, PPO, seed=3)
+            algorithm.learn(total_timesteps=2 * PPO.n_steps)
+        files.append(tmp_path / f"run{run}.safetensors")
+        save_rl_composer(files[-1], "reml_maskable", "navigation2d", algorithm, env, PPO, {"x": 1})
+    assert files[0].read_bytes() == files[1].read_bytes()
+    assert not torch.equal(env.pool.hidden_w, small_pool().hidden_w)  # training did write back
 
 
 def test_invalid_choices_are_remapped_and_counted():

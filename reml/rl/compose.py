@@ -20,7 +20,8 @@ An episode composes one policy for one task:
   ``inner_lr``, linear feature baseline: the test-time fine-tuning of every method), each on fresh
   rollouts of the current policy, and its return G is then measured on fresh rollouts. The reward is
   ``sigmoid((G - G_probe) / return_scale)``: bounded in (0, 1), increasing in G (0 before the last
-  step). The trained layers and log std are blended back into the pool (``blend``).
+  step). The trained layers and log std are blended back into the pool (``blend``), unless the inner
+  step left a weight non-finite: then the reward is 0, nothing is written and ``info["diverged"]`` says so.
 
 At meta-test (:meth:`RLComposer.compose`) the same probe runs on each test task, the agent composes
 deterministically from the encoding, and the pool is never modified; the composed policies then go
@@ -51,12 +52,12 @@ from reml.config import PpoConfig, from_dict, to_dict
 from reml.io import ArtifactError, atomic_path, pack_metadata, require_file, unpack_metadata
 from reml.nets import Params
 from reml.pool import LayerPool
+from reml.rl.config import N_SLOTS
 from reml.rl.pg import TaskBatch, adapt
 from reml.rl.policy import LOG_STD, GaussianPolicy
 from reml.rl.sampler import Rollouts, Sampler
 from reml.tasks.rl import RLFamily
 
-N_SLOTS = 3  # input, hidden, output: obs -> width -> width -> action mean
 ENCODING_CLIP = 10.0
 _POOL_TENSORS = ("input_w", "input_b", "hidden_w", "hidden_b", "output_w", "output_b", "chosen", "trained")
 
@@ -210,12 +211,18 @@ class RLCompositionEnv(gym.Env):
             episodes = sampler.sample(self.policy, current, self._task, s.rollouts, self._generator, per_task=per_task)
             current = adapt(self.policy, current, TaskBatch.of(episodes, s.gamma), s.inner_lr, per_task=per_task)
             per_task = True
+        trained = {k: v[0] for k, v in current.items()}
+        info["probe_return"], info["diverged"] = self._probe_return, False
+        self.pool = self.pool.count_chosen(self._chosen)
+        if not all(bool(torch.isfinite(v).all()) for v in trained.values()):
+            # A diverged inner step scores 0 and never enters the pool (it would spoil every later policy).
+            info["return"], info["diverged"] = math.nan, True
+            return 0.0
         after = sampler.sample(self.policy, current, self._task, s.rollouts, self._generator, per_task=True)
         returned = float(after.returns.mean())
-        trained = {k: v[0] for k, v in current.items()}
-        self.pool = self.pool.count_chosen(self._chosen).write_back(self._chosen, trained, s.blend)
+        self.pool = self.pool.write_back(self._chosen, trained, s.blend)
         self.log_std = (1 - s.blend) * self.log_std + s.blend * trained[LOG_STD]
-        info["return"], info["probe_return"] = returned, self._probe_return
+        info["return"] = returned
         return composition_reward(returned, self._probe_return, s.return_scale)
 
     def _observation(self) -> np.ndarray:
@@ -227,15 +234,16 @@ class RLCompositionEnv(gym.Env):
 
 
 class CompositionLog(BaseCallback):
-    """Rows of (timesteps, episodes, episode_reward, return_after, probe_return, invalid_rate) every
-    ``log_every`` agent steps, each the mean over the compositions (and steps) since the previous row."""
+    """Rows of (timesteps, episodes, episode_reward, return_after, probe_return, invalid_rate,
+    diverged_rate) every ``log_every`` agent steps, each the mean over the compositions (and steps) since
+    the previous row; ``return_after`` over the compositions whose inner step did not diverge."""
 
     def __init__(self, log_every: int) -> None:
         super().__init__()
         self.log_every = log_every
         self.rows: list[dict[str, float]] = []
         self._episodes = 0
-        self._window: dict[str, list[float]] = {"reward": [], "return": [], "probe": [], "invalid": []}
+        self._window: dict[str, list[float]] = {"reward": [], "return": [], "probe": [], "invalid": [], "diverged": []}
 
     def _on_step(self) -> bool:
         for info, reward, done in zip(self.locals["infos"], self.locals["rewards"], self.locals["dones"], strict=True):
@@ -245,17 +253,24 @@ class CompositionLog(BaseCallback):
                 self._window["reward"].append(float(reward))
                 self._window["return"].append(info["return"])
                 self._window["probe"].append(info["probe_return"])
+                self._window["diverged"].append(float(info["diverged"]))
         if self.num_timesteps % self.log_every == 0 and self._window["reward"]:
             w = self._window
             self.rows.append({
                 "timesteps": self.num_timesteps, "episodes": self._episodes,
                 "episode_reward": round(float(np.mean(w["reward"])), 6),
-                "return_after": round(float(np.mean(w["return"])), 4),
+                "return_after": _mean_of_finite(w["return"]),
                 "probe_return": round(float(np.mean(w["probe"])), 4),
                 "invalid_rate": round(float(np.mean(w["invalid"])), 6),
+                "diverged_rate": round(float(np.mean(w["diverged"])), 6),
             })  # fmt: skip
             self._window = {k: [] for k in w}
         return True
+
+
+def _mean_of_finite(values: list[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return round(float(np.mean(finite)), 4) if finite else math.nan
 
 
 # --------------------------------------------------------------------------- composing for test tasks

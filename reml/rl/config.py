@@ -3,6 +3,7 @@ the RL stages depend on it. Every error names the key and what is allowed, befor
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from reml.config import REML_AGENTS, Params, PoolConfig, PpoConfig, _check_seed, _require, from_dict
@@ -10,6 +11,7 @@ from reml.tasks.rl import RL_FAMILIES
 
 BASELINES = ("scratch", "pretrained", "oracle", "maml_trpo")  # then the REML agent, named by rl.reml.agent
 TRAINED = ("pretrained", "oracle", "maml_trpo")  # baselines with a training stage (train_rl.py)
+N_SLOTS = 3  # REML's policy layers, one agent step each: input, hidden, output (reml/rl/compose.py)
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,15 @@ class RLConfig:
                  f"must list one or more distinct families, got {list(self.run)}")  # fmt: skip
         missing = [f for f in self.run if f not in self.families]
         _require(not missing, "run", f"{missing} have no budget under rl.families ({sorted(self.families)})")
+        # SB3 trains the REML agent in whole rollouts of reml.ppo.n_steps agent steps (3 per composition):
+        # any other count would silently run more compositions than asked for.
+        per_rollout = self.reml.ppo.n_steps // math.gcd(self.reml.ppo.n_steps, N_SLOTS)
+        for name, budget in self.families.items():
+            n = budget.reml_episodes
+            _require(n % per_rollout == 0, f"families.{name}.reml_episodes",
+                     f"must be a multiple of {per_rollout} ({N_SLOTS} agent steps per composition, in rollouts of "
+                     f"rl.reml.ppo.n_steps = {self.reml.ppo.n_steps}), got {n}; e.g. "
+                     f"{max(per_rollout, n - n % per_rollout)} or {n - n % per_rollout + per_rollout}")  # fmt: skip
 
     def family(self, name: str) -> FamilyConfig:
         return self.families[name]

@@ -105,17 +105,18 @@ def compositions(layers: list[list[int]], tasks) -> list[dict]:
     return out
 
 
-def starting_point(method: str, checkpoints: dict, tasks, sampler: Sampler, rollouts: int, seed: int, name: str):
+def starting_point(method: str, checkpoints: dict, tasks, sampler: Sampler, seed: int, name: str):
     if method == "scratch":  # a seeded random policy
         policy = checkpoints["pretrained"].policy
         return Start(policy, policy.init(generator(seed, f"rl/scratch/{name}")), False, False, {})
     if method in TRAINED:
         ckpt = checkpoints[method]
         return Start(ckpt.policy, ckpt.params, ckpt.with_task, False, ckpt.config)
-    # REML: each task's policy is composed from its probe rollouts (their own noise stream)
+    # REML: each task's policy is composed from its probe rollouts (as many as in training; their own
+    # noise stream)
     composer = checkpoints[method]
-    params, layers, invalid = composer.compose(tasks, sampler, rollouts, generator(seed, f"rl/evaluate/{name}/probe"))
-    extra = {"probe_rollouts": rollouts, "invalid_rate": round(invalid, 4),
+    params, layers, invalid = composer.compose(tasks, sampler, generator(seed, f"rl/evaluate/{name}/probe"))
+    extra = {"probe_rollouts": composer.probe_rollouts, "invalid_rate": round(invalid, 4),
              "distinct_policies": len({tuple(x) for x in layers}),
              "compositions": compositions(layers, tasks)}  # fmt: skip
     return Start(composer.policy, params, False, True, composer.config, extra)
@@ -135,7 +136,7 @@ def run(args, params):
         per_task, info = {}, {}
         with Sampler(family, cfg.sampler.envs_for(ev.n_test * budget.test_rollouts), cfg.sampler.workers) as sampler:
             for method in cfg.methods:
-                start = starting_point(method, checkpoints, tasks, sampler, budget.test_rollouts, ev.seed, name)
+                start = starting_point(method, checkpoints, tasks, sampler, ev.seed, name)
                 rng = generator(ev.seed, f"rl/evaluate/{name}")  # the same noise for every method
                 curve = adaptation_returns(start.policy, start.params, tasks, sampler, ev.step_sizes,
                                            budget.test_rollouts, cfg.gamma, rng, start.with_task,

@@ -130,9 +130,10 @@ def test_meta_test_composition_trains_nothing_and_round_trips_through_the_checkp
     composer = load_rl_composer(tmp_path / "c.safetensors", "stage", "reml_maskable", NAVIGATION2D)
     tasks = NAVIGATION2D.sample_tasks(3, 0, stream="test")
     with Sampler(NAVIGATION2D, 12) as sampler:
-        params, layers, invalid = composer.compose(tasks, sampler, 4, generator(0, "probe"))
-        again, layers_again, _ = composer.compose(tasks, sampler, 4, generator(0, "probe"))
+        params, layers, invalid = composer.compose(tasks, sampler, generator(0, "probe"))
+        again, layers_again, _ = composer.compose(tasks, sampler, generator(0, "probe"))
     assert layers == layers_again and invalid == 0.0 and composer.config == {"x": 1}
+    assert composer.probe_rollouts == SETTINGS.rollouts  # the probe of training, at meta-test too
     assert all(torch.equal(params[k], again[k]) for k in params)
     for i, chosen in enumerate(layers):  # each task's policy is exactly its chosen pool layers
         for slot, index in enumerate(chosen):

@@ -308,12 +308,18 @@ class RLComposer:
             if terminated:
                 return info["layers"], invalid
 
+    @property
+    def probe_rollouts(self) -> int:
+        """Probe episodes per task: as many as in training, so the agent reads encodings as noisy as those
+        it learned on."""
+        return self.env.settings.rollouts
+
     def compose(
-        self, tasks: np.ndarray, sampler: Sampler, rollouts: int, generator: torch.Generator
+        self, tasks: np.ndarray, sampler: Sampler, generator: torch.Generator
     ) -> tuple[Params, list[list[int]], float]:
         """Per-task policies for the (T, P) ``tasks`` (stacked, leading axis T), the layers chosen, and the
-        rate of remapped choices. Runs the probe (``rollouts`` episodes per task) and nothing else."""
-        probe = sampler.sample(self.policy, self.env.probe_policy_params, tasks, rollouts, generator)
+        rate of remapped choices. Runs the probe (``probe_rollouts`` episodes per task) and nothing else."""
+        probe = sampler.sample(self.policy, self.env.probe_policy_params, tasks, self.probe_rollouts, generator)
         encodings = encode_task(probe)
         chosen, invalid = [], 0
         for encoding in encodings:

@@ -58,12 +58,14 @@ def _reml_lines(info: dict) -> list[str]:
                 f"{', '.join(f'{v:g}' for v in c['mean_task'])})"
                 for c in entry["compositions"]
             )
-            lines.append(f"{method} composed {n} distinct polic{'y' if n == 1 else 'ies'} for the test tasks: "
-                         f"{which}; {entry['invalid_rate']:.0%} of its choices remapped. Each was composed from "
-                         f"{entry['probe_rollouts']} probe episodes of the task with random actions, run before "
-                         "its 0-step row: so its 0-step row has seen as many episodes of the task as the others' "
-                         "1-step row. One composition for every task means the agent ignored the task; the "
-                         "policy is then the pool's jointly trained layers.")  # fmt: skip
+            line = (f"{method} composed {n} distinct polic{'y' if n == 1 else 'ies'} for the test tasks: "
+                    f"{which}; {entry['invalid_rate']:.0%} of its choices remapped. Each was composed from "
+                    f"{entry['probe_rollouts']} probe episodes of the task with random actions, run before its "
+                    f"0-step row (the others' 1-step row has seen {entry['test_rollouts']}).")  # fmt: skip
+            if n == 1:
+                line += " One composition for every task: the agent ignored the task, so this row is the pool's "
+                line += "jointly trained policy, not a fast learner."
+            lines.append(line)
     return lines
 
 

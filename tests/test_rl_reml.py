@@ -161,3 +161,19 @@ def test_harness_scores_per_task_policies_like_shared_ones():
         per_task = adaptation_returns(policy, stacked, tasks, sampler, (0.1,), 2, 0.99, generator(0, "e"),
                                       per_task=True)  # fmt: skip
     assert torch.allclose(shared.per_task, per_task.per_task, atol=1e-4)
+
+
+def test_report_says_which_policies_were_composed_and_flags_an_agent_that_ignored_the_task():
+    from reml.report_rl import _reml_lines
+
+    def entry(compositions):
+        return {"probe_rollouts": 10, "test_rollouts": 20, "invalid_rate": 0.0,
+                "distinct_policies": len(compositions), "compositions": compositions}  # fmt: skip
+
+    one = entry([{"layers": [0, 5, 6], "tasks": 40, "mean_task": [0.1, 0.0]}])
+    two = entry([{"layers": [1, 5, 7], "tasks": 28, "mean_task": [-0.57]},
+                 {"layers": [1, 5, 9], "tasks": 12, "mean_task": [1.0]}])  # fmt: skip
+    [ignored], [used] = _reml_lines({"pretrained": {}, "reml_maskable": one}), _reml_lines({"reml_maskable": two})
+    assert "layers 0-5-6 for 40 tasks" in ignored and "ignored the task" in ignored
+    assert "layers 1-5-9 for 12 tasks (mean task 1)" in used and "ignored" not in used
+    assert "from 10 probe episodes" in used and "1-step row has seen 20" in used

@@ -21,9 +21,10 @@ def test_navigation_reward_and_goal_by_hand():
     env.set_task(np.array([0.15, -0.05]))
     obs, _ = env.reset(seed=0)
     assert np.array_equal(obs, [0.0, 0.0])
-    obs, reward, terminated, _, _ = env.step(np.array([0.5, -0.02]))  # x clipped to 0.1
+    assert env.action_space.low.tolist() == [-1, -1] and env.action_space.high.tolist() == [1, 1]
+    obs, reward, terminated, _, _ = env.step(np.array([5.0, -0.2]))  # normalised: x clipped to 1, i.e. 0.1
     assert np.allclose(obs, [0.1, -0.02]) and reward == pytest.approx(-np.hypot(0.05, 0.03)) and not terminated
-    obs, reward, terminated, _, _ = env.step(np.array([0.05, -0.03]))
+    obs, reward, terminated, _, _ = env.step(np.array([0.5, -0.3]))  # velocity (0.05, -0.03)
     assert reward == pytest.approx(0.0, abs=1e-9) and terminated  # on the goal: the episode ends
 
 
@@ -196,7 +197,7 @@ def test_sampler_is_deterministic_and_independent_of_workers():
         assert torch.equal(getattr(a, name), getattr(b, name)), name
         assert torch.allclose(getattr(a, name), getattr(c, name), atol=1e-5), name
     # the first reward is minus the distance from the first position to the goal
-    first = np.clip(a.actions[:, :, 0].numpy(), -0.1, 0.1)
+    first = 0.1 * np.clip(a.actions[:, :, 0].numpy(), -1, 1)  # normalised actions, scaled to the velocity
     expected = -np.linalg.norm(first - tasks[:, None, :], axis=-1)
     assert np.allclose(a.rewards[:, :, 0].numpy(), expected, atol=1e-5)
 
@@ -205,7 +206,7 @@ def test_sampler_masks_the_steps_after_an_episode_ends():
     """A policy heading straight for the goal ends its episode there; later steps are masked."""
     policy = GaussianPolicy(2, 2, hidden=(1,))
     params = {k: torch.zeros_like(v) for k, v in policy.init(generator(0, "t")).items()}
-    params["1.bias"] = torch.tensor([0.1, 0.0])
+    params["1.bias"] = torch.tensor([1.0, 0.0])  # the largest normalised action: 0.1 per step
     params["log_std"] = torch.full((2,), -30.0)  # (almost) deterministic
     tasks = np.array([[0.3, 0.0]])
     with Sampler(NAVIGATION2D, 2) as sampler:

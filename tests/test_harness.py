@@ -73,8 +73,10 @@ def test_batched_equals_per_task_loop():
 def test_step_zero_is_the_unadapted_loss_and_adaptation_helps():
     model, params, tasks = sample_problem()
     curve = score(model, params, tasks, "x", Adaptation("sgd", lr=0.01, steps=10))
-    unadapted = ((model(params, tasks.query_x) - tasks.query_y) ** 2).mean(dim=(1, 2)).double()
-    torch.testing.assert_close(curve.per_task[:, 0], unadapted)
+    unadapted = ((model(params, tasks.query_x) - tasks.query_y) ** 2).mean(dim=(1, 2))
+    # Both are float32 losses (the harness reports them as float64): the batched forward may reduce in a
+    # different order, so compare at float32 precision (a CI run differed by 1.2e-7 relative).
+    torch.testing.assert_close(curve.per_task[:, 0].float(), unadapted)
     assert curve.per_task.shape == (20, 11)
     assert curve.mean[10] < curve.mean[0]
 

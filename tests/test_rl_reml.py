@@ -73,6 +73,7 @@ def test_training_episode_is_three_masked_steps_and_writes_back_the_chosen_layer
     layers = info["layers"]
     assert layers[0] == 0 and pool.kind(layers[1]) == "hidden" and layers[2] == 5 and invalid == [False, True, False]
     assert 0.0 < reward < 1.0 and math.isfinite(info["return"]) and math.isfinite(info["probe_return"])
+    assert info["rejected"] is False  # this seed's inner step raised the return, so it is written back
     after = env.pool
     for index in range(pool.size):  # only the chosen layers moved; every layer was counted exactly once
         w_old, _ = pool.layer(index)
@@ -91,6 +92,23 @@ def test_a_diverged_inner_step_scores_zero_and_writes_nothing_back():
         for action in (0, 2, 5):
             _, reward, terminated, _, info = env.step(action)
     assert terminated and reward == 0.0 and info["diverged"] is True and math.isnan(info["return"])
+    for name in ("input_w", "hidden_w", "output_w", "input_b", "hidden_b", "output_b"):
+        assert torch.equal(getattr(env.pool, name), getattr(pool, name)), name
+    assert torch.equal(env.log_std, torch.zeros(2)) and env.pool.trained.sum() == 0 and env.pool.chosen.sum() == 3
+
+
+def test_an_inner_step_that_lowers_the_return_is_scored_but_not_written_back():
+    """A step against the policy gradient (negative step size) lowers the return: the composition is still
+    rewarded for its return, but the pool and the log std stay byte-identical (only the choice is counted)."""
+    pool = small_pool()
+    harmful = ComposeSettings(rollouts=4, inner_lr=-10.0, inner_steps=1, gamma=0.99, return_scale=10.0, blend=1.0)
+    with Sampler(NAVIGATION2D, 4) as sampler:
+        env = RLCompositionEnv(pool, torch.zeros(2), NAVIGATION2D, 2, 2, harmful, sampler)
+        env.reset(seed=0)
+        for action in (0, 2, 5):
+            _, reward, terminated, _, info = env.step(action)
+    assert terminated and info["rejected"] is True and info["diverged"] is False
+    assert math.isfinite(info["return"]) and reward == composition_reward(info["return"], info["probe_return"], 10.0)
     for name in ("input_w", "hidden_w", "output_w", "input_b", "hidden_b", "output_b"):
         assert torch.equal(getattr(env.pool, name), getattr(pool, name)), name
     assert torch.equal(env.log_std, torch.zeros(2)) and env.pool.trained.sum() == 0 and env.pool.chosen.sum() == 3

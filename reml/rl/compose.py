@@ -20,8 +20,13 @@ An episode composes one policy for one task:
   ``inner_lr``, linear feature baseline: the test-time fine-tuning of every method), each on fresh
   rollouts of the current policy, and its return G is then measured on fresh rollouts. The reward is
   ``sigmoid((G - G_probe) / return_scale)``: bounded in (0, 1), increasing in G (0 before the last
-  step). The trained layers and log std are blended back into the pool (``blend``), unless the inner
-  step left a weight non-finite: then the reward is 0, nothing is written and ``info["diverged"]`` says so.
+  step). The trained layers and log std are blended back into the pool (``blend``) only when the inner
+  steps did not lower the return: G is at least the mean return of the first inner step's own rollouts
+  (the composed policy before training; no extra sampling). Otherwise nothing is written and
+  ``info["rejected"]`` says so (the reward is still that of G). Without this check one bad step was
+  written back whole (``blend`` 1) and wrecked the layers every later policy is built from: on the
+  paper navigation profile the pool collapsed at composition ~3,200 and never recovered. An inner step
+  that leaves a weight non-finite scores 0, writes nothing and sets ``info["diverged"]``.
 
 At meta-test (:meth:`RLComposer.compose`) the same probe runs on each test task, the agent composes
 deterministically from the encoding, and the pool is never modified; the composed policies then go
@@ -206,13 +211,15 @@ class RLCompositionEnv(gym.Env):
 
     def _train_and_score(self, info: dict[str, Any]) -> float:
         s, sampler = self.settings, self.sampler
-        current, per_task = self.params(self._chosen), False
-        for _ in range(s.inner_steps):
+        current, per_task, before = self.params(self._chosen), False, math.nan
+        for step in range(s.inner_steps):
             episodes = sampler.sample(self.policy, current, self._task, s.rollouts, self._generator, per_task=per_task)
+            if step == 0:
+                before = float(episodes.returns.mean())
             current = adapt(self.policy, current, TaskBatch.of(episodes, s.gamma), s.inner_lr, per_task=per_task)
             per_task = True
         trained = {k: v[0] for k, v in current.items()}
-        info["probe_return"], info["diverged"] = self._probe_return, False
+        info["probe_return"], info["diverged"], info["rejected"] = self._probe_return, False, False
         self.pool = self.pool.count_chosen(self._chosen)
         if not all(bool(torch.isfinite(v).all()) for v in trained.values()):
             # A diverged inner step scores 0 and never enters the pool (it would spoil every later policy).
@@ -220,8 +227,11 @@ class RLCompositionEnv(gym.Env):
             return 0.0
         after = sampler.sample(self.policy, current, self._task, s.rollouts, self._generator, per_task=True)
         returned = float(after.returns.mean())
-        self.pool = self.pool.write_back(self._chosen, trained, s.blend)
-        self.log_std = (1 - s.blend) * self.log_std + s.blend * trained[LOG_STD]
+        if returned >= before:
+            self.pool = self.pool.write_back(self._chosen, trained, s.blend)
+            self.log_std = (1 - s.blend) * self.log_std + s.blend * trained[LOG_STD]
+        else:
+            info["rejected"] = True
         info["return"] = returned
         return composition_reward(returned, self._probe_return, s.return_scale)
 
@@ -235,15 +245,18 @@ class RLCompositionEnv(gym.Env):
 
 class CompositionLog(BaseCallback):
     """Rows of (timesteps, episodes, episode_reward, return_after, probe_return, invalid_rate,
-    diverged_rate) every ``log_every`` agent steps, each the mean over the compositions (and steps) since
-    the previous row; ``return_after`` over the compositions whose inner step did not diverge."""
+    diverged_rate, rejected_rate) every ``log_every`` agent steps, each the mean over the compositions
+    (and steps) since the previous row; ``return_after`` over the compositions whose inner step did not
+    diverge; ``rejected_rate``: compositions whose inner steps lowered the return (not written back)."""
 
     def __init__(self, log_every: int) -> None:
         super().__init__()
         self.log_every = log_every
         self.rows: list[dict[str, float]] = []
         self._episodes = 0
-        self._window: dict[str, list[float]] = {"reward": [], "return": [], "probe": [], "invalid": [], "diverged": []}
+        self._window: dict[str, list[float]] = {
+            k: [] for k in ("reward", "return", "probe", "invalid", "diverged", "rejected")
+        }
 
     def _on_step(self) -> bool:
         for info, reward, done in zip(self.locals["infos"], self.locals["rewards"], self.locals["dones"], strict=True):
@@ -254,6 +267,7 @@ class CompositionLog(BaseCallback):
                 self._window["return"].append(info["return"])
                 self._window["probe"].append(info["probe_return"])
                 self._window["diverged"].append(float(info["diverged"]))
+                self._window["rejected"].append(float(info["rejected"]))
         if self.num_timesteps % self.log_every == 0 and self._window["reward"]:
             w = self._window
             self.rows.append({
@@ -263,6 +277,7 @@ class CompositionLog(BaseCallback):
                 "probe_return": round(float(np.mean(w["probe"])), 4),
                 "invalid_rate": round(float(np.mean(w["invalid"])), 6),
                 "diverged_rate": round(float(np.mean(w["diverged"])), 6),
+                "rejected_rate": round(float(np.mean(w["rejected"])), 6),
             })  # fmt: skip
             self._window = {k: [] for k in w}
         return True

@@ -1,1 +1,18 @@
-"""reml-bench: the shared package (tasks, functional networks, the adaptation harness, I/O)."""
+"""reml-bench: the shared package (tasks, functional networks, the adaptation harness, I/O).
+
+Importing it pins the CPU code paths whose floating-point results differ between processors, so that a
+given commit, params and seed train the same bits on any x86-64 machine with AVX2, not only on the one
+that made the committed results (see :func:`reml.seeding.configure_torch`). Both variables are read
+lazily, at torch's first operator and MKL's first call, so this works as long as no tensor
+computation ran before ``reml`` was imported; a value already in the environment is left alone.
+
+- ``MKL_CBWR=COMPATIBLE``: MKL's conditional numerical reproducibility, one code path for every
+  processor (otherwise MKL picks AVX2, AVX-512 or AMX kernels by CPU, which round differently);
+- ``ATEN_CPU_CAPABILITY=avx2``: torch's vectorised kernels (sums, exp, random normals) in their AVX2
+  version, also on AVX-512 machines.
+"""
+
+import os
+
+os.environ.setdefault("MKL_CBWR", "COMPATIBLE")
+os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")

@@ -31,10 +31,5 @@ def test_a_tensor_operation_before_importing_reml_is_an_error():
     best = run_python("import torch; print(torch.backends.cpu.get_cpu_capability())").stdout.strip()
     if best in ("AVX2", "DEFAULT"):
         pytest.skip(f"this CPU's best torch kernels are {best}: the pin cannot be bypassed here")
-    out = run_python(
-        "import torch\n"
-        "torch.ones(64).sum()\n"
-        "from reml.seeding import configure_torch\n"
-        "configure_torch()"
-    )
+    out = run_python("import torch\ntorch.ones(64).sum()\nfrom reml.seeding import configure_torch\nconfigure_torch()")
     assert out.returncode != 0 and "before `import reml`" in out.stderr, out.stderr

@@ -15,9 +15,11 @@ Everything runs headless: nothing is rendered.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import gymnasium as gym
+import mujoco
 import numpy as np
 from gymnasium.envs.mujoco.ant_v5 import AntEnv
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
@@ -69,12 +71,39 @@ class LocomotionEnv(gym.Wrapper):
         return obs, self.task_reward(float(info["x_velocity"]), clipped, contact), terminated, truncated, info
 
 
+# gymnasium's half_cheetah.xml sets ``settotalmass``, which MuJoCo 4 deprecates but still applies (the
+# masses are the same); its compiler warns once per body built, hundreds of lines in a run's log.
+KNOWN_MUJOCO_WARNING = "compiler attribute 'settotalmass' is deprecated"
+
+
+def forward_mujoco_warning(message: str) -> None:
+    """MuJoCo's warning handler in this package: drops the known ``settotalmass`` deprecation and
+    raises every other MuJoCo warning (an unstable simulation, say) as a Python ``RuntimeWarning``."""
+    if not message.startswith(KNOWN_MUJOCO_WARNING):
+        warnings.warn(f"MuJoCo: {message}", RuntimeWarning, stacklevel=2)
+
+
+def _install_warning_handler() -> None:
+    """Route MuJoCo's warnings through :func:`forward_mujoco_warning`, unless the caller installed a
+    handler of their own. Called where bodies are built, so worker processes get it too."""
+    if mujoco.get_mju_user_warning() is None:
+        mujoco.set_mju_user_warning(forward_mujoco_warning)
+
+
 def _cheetah(kind: str, param: str) -> Callable[[], gym.Env]:
-    return lambda: LocomotionEnv(HalfCheetahEnv(ctrl_cost_weight=CHEETAH_CTRL), kind, param)
+    def make() -> gym.Env:
+        _install_warning_handler()
+        return LocomotionEnv(HalfCheetahEnv(ctrl_cost_weight=CHEETAH_CTRL), kind, param)
+
+    return make
 
 
 def _ant(kind: str, param: str) -> Callable[[], gym.Env]:
-    return lambda: LocomotionEnv(AntEnv(ctrl_cost_weight=ANT_CTRL, healthy_reward=ANT_SURVIVE), kind, param)
+    def make() -> gym.Env:
+        _install_warning_handler()
+        return LocomotionEnv(AntEnv(ctrl_cost_weight=ANT_CTRL, healthy_reward=ANT_SURVIVE), kind, param)
+
+    return make
 
 
 CHEETAH_VEL = RLFamily("cheetah_vel", ("velocity",), HORIZON, _cheetah("vel", "velocity"), uniform(0.0, 2.0))

@@ -1,10 +1,12 @@
 """Meta-RL speed: environment steps per second for one process stepping one environment, and for the
-vectorised sampler (gymnasium AsyncVectorEnv, 2 worker processes, the policy batched in the main
-process); and the time of one MAML-TRPO meta-iteration for cheetah_vel at Finn's batch sizes
-(meta-batch 40, 20 episodes per task, H = 200: 320,000 environment steps and a second-order TRPO step).
+vectorised sampler (gymnasium AsyncVectorEnv, 2 worker processes, unpinned and each pinned to a core
+of its own, the policy batched in the main process); and the time of one MAML-TRPO meta-iteration for
+cheetah_vel at Finn's batch sizes (meta-batch 40, 20 episodes per task, H = 200: 320,000 environment
+steps and a second-order TRPO step).
 Run with `make bench`; the numbers, and the paper profile's estimated total time, are in the README.
 
-Target: the vectorised sampler on 2 cores steps HalfCheetah at least 1.3x as fast as one process.
+Target: the vectorised sampler with 2 pinned workers on 2 cores steps HalfCheetah at least 1.4x as fast
+as one process (unpinned, 1.21-1.34x was measured: reported, not asserted).
 """
 
 import time
@@ -40,34 +42,37 @@ def test_single_process_env_steps(benchmark, family_name):
     benchmark.extra_info["steps_per_s"] = round(STEPS[(family_name, "single")])
 
 
-@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize(("workers", "pin"), [(1, False), (2, False), (2, True)], ids=["1", "2", "2-pinned"])
 @pytest.mark.parametrize("family_name", ["navigation2d", "cheetah_vel"])
-def test_vectorised_sampler_env_steps(benchmark, family_name, workers):
-    """10 tasks x 8 episodes through the Sampler (policy included), 80 environments over ``workers``."""
+def test_vectorised_sampler_env_steps(benchmark, family_name, workers, pin):
+    """10 tasks x 8 episodes through the Sampler (policy included), 80 environments over ``workers``,
+    each pinned to a core of its own or placed by the OS."""
     torch.set_num_threads(1)
     family = rl_family(family_name)
-    with Sampler(family, 80, workers) as sampler:
+    name = f"sampler-{workers}" + ("-pinned" if pin else "")
+    with Sampler(family, 80, workers, pin_workers=pin) as sampler:
         policy = GaussianPolicy(sampler.obs_dim, sampler.act_dim)
         params = policy.init(generator(0, "bench"))
         tasks = family.sample_tasks(10, 0)
         benchmark.group = f"{family_name}: environment steps"
-        out = benchmark.pedantic(sampler.sample, args=(policy, params, tasks, 8, generator(0, "s")), rounds=3,
+        out = benchmark.pedantic(sampler.sample, args=(policy, params, tasks, 8, generator(0, "s")), rounds=6,
                                  iterations=1, warmup_rounds=1)  # fmt: skip
     steps = float(out.mask.sum())
-    STEPS[(family_name, f"sampler-{workers}")] = steps / benchmark.stats.stats.mean
-    benchmark.extra_info["steps_per_s"] = round(STEPS[(family_name, f"sampler-{workers}")])
-    if workers == 2 and family_name == "cheetah_vel" and (family_name, "sampler-1") in STEPS:
-        speedup = STEPS[(family_name, "sampler-2")] / STEPS[(family_name, "sampler-1")]
-        print(f"\n{family_name}: sampler with 2 workers {speedup:.2f}x one worker")
-        assert speedup >= 1.3, f"2 workers only {speedup:.2f}x faster than 1"
+    STEPS[(family_name, name)] = steps / benchmark.stats.stats.mean
+    benchmark.extra_info["steps_per_s"] = round(STEPS[(family_name, name)])
+    if workers == 2 and (family_name, "sampler-1") in STEPS:
+        speedup = STEPS[(family_name, name)] / STEPS[(family_name, "sampler-1")]
+        print(f"\n{family_name}: {name} {speedup:.2f}x one worker")
+        if pin and family_name == "cheetah_vel":
+            assert speedup >= 1.4, f"2 pinned workers only {speedup:.2f}x faster than 1"
 
 
 def test_maml_trpo_meta_iteration_cheetah_vel_paper_batch(benchmark):
-    """One meta-iteration at Finn's locomotion batch sizes, 2 sampler workers, 1 torch thread."""
+    """One meta-iteration at Finn's locomotion batch sizes, 2 pinned sampler workers, 1 torch thread."""
     torch.set_num_threads(1)
     family = rl_family("cheetah_vel")
     settings = MamlTrpoSettings(iterations=1, meta_batch=40, rollouts=20, inner_lr=0.1)
-    with Sampler(family, 400, workers=2) as sampler:
+    with Sampler(family, 400, workers=2, pin_workers=True) as sampler:
         policy = GaussianPolicy(sampler.obs_dim, sampler.act_dim)
         start = time.perf_counter()
         params, log = benchmark.pedantic(train_maml_trpo, args=(policy, sampler, settings, 0), rounds=1,

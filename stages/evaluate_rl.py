@@ -134,7 +134,7 @@ def run(args, params):
         family, budget, checkpoints = rl_family(name), cfg.family(name), trained[name]
         tasks = family.sample_tasks(ev.n_test, ev.seed, stream="test")
         per_task, info = {}, {}
-        with Sampler(family, cfg.sampler.envs_for(ev.n_test * budget.test_rollouts), cfg.sampler.workers) as sampler:
+        with Sampler.for_job(family, cfg.sampler, ev.n_test * budget.test_rollouts) as sampler:
             for method in cfg.methods:
                 start = starting_point(method, checkpoints, tasks, sampler, ev.seed, name)
                 rng = generator(ev.seed, f"rl/evaluate/{name}")  # the same noise for every method

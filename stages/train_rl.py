@@ -35,7 +35,7 @@ def run(args, params):
             budget.iterations, budget.meta_batch, budget.rollouts, m.inner_lr, cfg.gamma,
             m.first_order, m.max_kl, m.cg_iters, m.cg_damping, m.ls_steps, m.ls_ratio,
         )  # fmt: skip
-        with Sampler(family, cfg.sampler.envs_for(budget.meta_batch * budget.rollouts), cfg.sampler.workers) as s:
+        with Sampler.for_job(family, cfg.sampler, budget.meta_batch * budget.rollouts) as s:
             trained, log = train_maml_trpo(policy, s, settings, m.seed, desc=f"maml_trpo {args.family}")
         # Only what this stage declares as params (dvc.yaml), so the checkpoint's bytes follow them.
         config = to_dict(m) | {"iterations": budget.iterations, "meta_batch": budget.meta_batch,

@@ -1,6 +1,7 @@
 """Meta-RL: task rewards by hand, the sampler, the linear feature baseline, REINFORCE adaptation,
 TRPO's conjugate gradient and line search, and a short MAML-TRPO run on 2D navigation."""
 
+import os
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ import torch
 from baselines.maml_trpo import MamlTrpoSettings, train_maml_trpo
 from reml.rl.pg import TaskBatch, adapt, baseline_features, discounted_returns, fit_baseline, reinforce_loss
 from reml.rl.policy import GaussianPolicy
-from reml.rl.sampler import Rollouts, Sampler
+from reml.rl.sampler import Rollouts, Sampler, worker_cores
 from reml.rl.trpo import conjugate_gradient, flatten, trpo_step
 from reml.seeding import generator
 from reml.tasks.locomotion import (
@@ -216,23 +217,38 @@ def test_trpo_step_improves_the_surrogate_within_the_kl_radius():
     assert 0 < float(kl) <= 0.01 and float(surrogate) == pytest.approx(stats.surrogate_after, rel=1e-5)
 
 
-def test_sampler_is_deterministic_and_independent_of_workers():
+def test_sampler_is_deterministic_and_independent_of_workers_and_pinning():
     policy = GaussianPolicy(2, 2)
     params = policy.init(generator(0, "t"))
     tasks = NAVIGATION2D.sample_tasks(3, seed=0)
     with Sampler(NAVIGATION2D, 4, workers=1) as one, Sampler(NAVIGATION2D, 4, workers=2) as two:
         a = one.sample(policy, params, tasks, 2, generator(1, "s"))
         b = two.sample(policy, params, tasks, 2, generator(1, "s"))
+    ours = os.sched_getaffinity(0)
+    with Sampler(NAVIGATION2D, 4, workers=2, pin_workers=True) as pinned:
+        p = pinned.sample(policy, params, tasks, 2, generator(1, "s"))
+        assert pinned.cores() == [{core} for core in worker_cores(2, True)]  # one core each, as planned
+    assert os.sched_getaffinity(0) == ours  # only the workers are pinned
     with Sampler(NAVIGATION2D, 6) as wider:  # one round instead of two: equal up to float rounding
         c = wider.sample(policy, params, tasks, 2, generator(1, "s"))
     assert a.observations.shape == (3, 2, 100, 2)
     for name in ("observations", "actions", "rewards", "mask"):
         assert torch.equal(getattr(a, name), getattr(b, name)), name
+        assert torch.equal(getattr(a, name), getattr(p, name)), name
         assert torch.allclose(getattr(a, name), getattr(c, name), atol=1e-5), name
     # the first reward is minus the distance from the first position to the goal
     first = 0.1 * np.clip(a.actions[:, :, 0].numpy(), -1, 1)  # normalised actions, scaled to the velocity
     expected = -np.linalg.norm(first - tasks[:, None, :], axis=-1)
     assert np.allclose(a.rewards[:, :, 0].numpy(), expected, atol=1e-5)
+
+
+def test_worker_cores_are_one_each_from_the_allowed_cores(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {5, 3})
+    assert worker_cores(2, True) == worker_cores(2, "auto") == [3, 5]
+    assert worker_cores(3, True) == [3, 5, 3]
+    assert worker_cores(3, "auto") == [None] * 3  # not exactly as many as the cores: left to the OS
+    assert worker_cores(2, False) == [None] * 2
+    assert worker_cores(1, True) == [None]  # one worker runs in the calling process
 
 
 def test_sampler_masks_the_steps_after_an_episode_ends():
@@ -304,6 +320,8 @@ def test_task_sampling_env_draws_a_task_per_episode_and_appends_it():
         (lambda r: r["evaluate"].update(step_sizes=[]), r"rl\.evaluate\.step_sizes: must list at least one"),
         (lambda r: r["maml_trpo"].update(ls_ratio=1.5), r"rl\.maml_trpo\.ls_ratio: must be in \(0, 1\)"),
         (lambda r: r["sampler"].update(n_envs=5), r"rl\.sampler\.n_envs: must be a multiple of workers \(2\)"),
+        (lambda r: r["sampler"].update(pin_workers="yes"), r"rl\.sampler\.pin_workers: got 'yes'; allowed"),
+        (lambda r: r["sampler"].update(pin_workers=1), r"rl\.sampler\.pin_workers: got 1; allowed: true, false"),
         (lambda r: r["reml"].update(agent="dqn"), r"rl\.reml\.agent: must be one of \['reml_ppo'"),
         (lambda r: r["families"]["cheetah_dir"].update(return_scale=0), r"rl\.families\.cheetah_dir\.return_scale"),
         (

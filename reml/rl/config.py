@@ -4,7 +4,9 @@ the RL stages depend on it. Every error names the key and what is allowed, befor
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
+from typing import Literal
 
 from reml.config import REML_AGENTS, Params, PoolConfig, PpoConfig, _check_seed, _require, from_dict
 from reml.tasks.rl import RL_FAMILIES
@@ -18,11 +20,18 @@ N_SLOTS = 3  # REML's policy layers, one agent step each: input, hidden, output 
 class SamplerConfig:
     workers: int  # processes stepping the environments (gymnasium AsyncVectorEnv); 1 = in-process
     n_envs: int  # environments stepped together (all workers); more episodes run in rounds
+    # Pin each worker process to its own core (Linux): true, false, or "auto" = when the workers are
+    # exactly as many as the cores this process may use. Speed only; results never depend on it.
+    pin_workers: Literal[True, False, "auto"]
 
     def __post_init__(self) -> None:
         _require(self.workers >= 1, "workers", f"must be >= 1, got {self.workers}")
         _require(self.n_envs >= self.workers and self.n_envs % self.workers == 0, "n_envs",
                  f"must be a multiple of workers ({self.workers}), got {self.n_envs}")  # fmt: skip
+        _require(isinstance(self.pin_workers, bool) or self.pin_workers == "auto", "pin_workers",
+                 f"got {self.pin_workers!r}; allowed: true, false, auto")  # fmt: skip
+        _require(self.pin_workers is not True or hasattr(os, "sched_setaffinity"), "pin_workers",
+                 "true needs os.sched_setaffinity (Linux); use auto or false on this system")  # fmt: skip
 
     def envs_for(self, episodes: int) -> int:
         """Environments for a job of ``episodes`` episodes: at most ``n_envs``, a multiple of ``workers``.

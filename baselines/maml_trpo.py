@@ -24,7 +24,7 @@ from reml.rl.pg import TaskBatch, adapt
 from reml.rl.policy import LOG_STD, GaussianPolicy
 from reml.rl.sampler import Sampler
 from reml.rl.trpo import trpo_step
-from reml.seeding import generator
+from reml.seeding import generator, torch_threads
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class MamlTrpoSettings:
     cg_damping: float = 1e-5
     ls_steps: int = 15
     ls_ratio: float = 0.8
+    threads: int = 1  # torch threads for the inner step and the TRPO update (not the sampling)
 
 
 @dataclass
@@ -93,13 +94,15 @@ def train_maml_trpo(
         tasks = family.sample_tasks(settings.meta_batch, seed, stream=f"maml_trpo/{it}")
         rng = generator(seed, f"maml_trpo/rollouts/{it}")
         before = sampler.sample(policy, params, tasks, settings.rollouts, rng)
-        train = TaskBatch.of(before, settings.gamma)
-        adapted = {k: v.detach() for k, v in adapt(policy, params, train, settings.inner_lr).items()}
+        with torch_threads(settings.threads):  # the sampler's workers are idle until the next sample
+            train = TaskBatch.of(before, settings.gamma)
+            adapted = {k: v.detach() for k, v in adapt(policy, params, train, settings.inner_lr).items()}
         after = sampler.sample(policy, adapted, tasks, settings.rollouts, rng, per_task=True)
-        valid = TaskBatch.of(after, settings.gamma)
-        objectives = meta_objectives(policy, train, valid, adapted, settings)
-        params, stats = trpo_step(params, objectives, settings.max_kl, settings.cg_damping, settings.cg_iters,
-                                  settings.ls_steps, settings.ls_ratio)  # fmt: skip
+        with torch_threads(settings.threads):
+            valid = TaskBatch.of(after, settings.gamma)
+            objectives = meta_objectives(policy, train, valid, adapted, settings)
+            params, stats = trpo_step(params, objectives, settings.max_kl, settings.cg_damping, settings.cg_iters,
+                                      settings.ls_steps, settings.ls_ratio)  # fmt: skip
         row = {"iteration": it, "return_before": float(before.returns.mean()),
                "return_after": float(after.returns.mean()), "kl": stats.kl, "backtracks": stats.backtracks}  # fmt: skip
         log.rows.append(row)

@@ -33,7 +33,7 @@ def run(args, params):
         m = cfg.maml_trpo
         settings = MamlTrpoSettings(
             budget.iterations, budget.meta_batch, budget.rollouts, m.inner_lr, cfg.gamma,
-            m.first_order, m.max_kl, m.cg_iters, m.cg_damping, m.ls_steps, m.ls_ratio,
+            m.first_order, m.max_kl, m.cg_iters, m.cg_damping, m.ls_steps, m.ls_ratio, m.threads,
         )  # fmt: skip
         with Sampler.for_job(family, cfg.sampler, budget.meta_batch * budget.rollouts) as s:
             trained, log = train_maml_trpo(policy, s, settings, m.seed, desc=f"maml_trpo {args.family}")

@@ -14,7 +14,7 @@ from reml.rl.pg import TaskBatch, adapt, baseline_features, discounted_returns, 
 from reml.rl.policy import GaussianPolicy
 from reml.rl.sampler import Rollouts, Sampler, worker_cores
 from reml.rl.trpo import conjugate_gradient, flatten, trpo_step
-from reml.seeding import generator
+from reml.seeding import generator, torch_threads
 from reml.tasks.locomotion import (
     ANT_DIR,
     ANT_VEL,
@@ -278,6 +278,29 @@ def test_short_maml_trpo_improves_the_adapted_return_on_navigation():
     assert first_two.rows == log.rows[:2]  # deterministic with a seed
 
 
+def test_maml_trpo_on_two_threads_is_deterministic_and_restores_the_thread_count():
+    """The meta-update's own thread count: same bits on every run, and the caller's count comes back."""
+    settings = MamlTrpoSettings(2, 10, 10, 0.1, cg_iters=5, threads=2)
+    policy = GaussianPolicy(2, 2)
+    runs, caller = [], torch.get_num_threads()
+    with Sampler(NAVIGATION2D, 100) as sampler:
+        for _ in range(2):
+            runs.append(train_maml_trpo(policy, sampler, settings, seed=0))
+            assert torch.get_num_threads() == caller
+    (first, first_log), (second, second_log) = runs
+    assert first_log.rows == second_log.rows
+    assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_torch_threads_restores_the_count_after_an_error():
+    caller = torch.get_num_threads()
+    inside = 3 if caller != 3 else 2
+    with pytest.raises(RuntimeError, match="inside"), torch_threads(inside):
+        assert torch.get_num_threads() == inside
+        raise RuntimeError("inside")
+    assert torch.get_num_threads() == caller
+
+
 def test_sb3_policy_reads_out_as_the_same_gaussian_policy():
     from stable_baselines3 import PPO
 
@@ -319,6 +342,7 @@ def test_task_sampling_env_draws_a_task_per_episode_and_appends_it():
         (lambda r: r["families"]["navigation2d"].update(meta_batch=0), r"rl\.families\.navigation2d\.meta_batch: must"),
         (lambda r: r["evaluate"].update(step_sizes=[]), r"rl\.evaluate\.step_sizes: must list at least one"),
         (lambda r: r["maml_trpo"].update(ls_ratio=1.5), r"rl\.maml_trpo\.ls_ratio: must be in \(0, 1\)"),
+        (lambda r: r["maml_trpo"].update(threads=0), r"rl\.maml_trpo\.threads: must be >= 1, got 0"),
         (lambda r: r["sampler"].update(n_envs=5), r"rl\.sampler\.n_envs: must be a multiple of workers \(2\)"),
         (lambda r: r["sampler"].update(pin_workers="yes"), r"rl\.sampler\.pin_workers: got 'yes'; allowed"),
         (lambda r: r["sampler"].update(pin_workers=1), r"rl\.sampler\.pin_workers: got 1; allowed: true, false"),

@@ -52,12 +52,14 @@ class MamlTrpoConfig:
     cg_damping: float
     ls_steps: int  # backtracking line-search steps
     ls_ratio: float  # step shrink factor per backtrack
+    # torch threads for the meta-update (the sampler's workers wait meanwhile); results depend on it
+    threads: int
 
     def __post_init__(self) -> None:
         _check_seed("seed", self.seed)
         for name in ("inner_lr", "max_kl"):
             _require(getattr(self, name) > 0, name, f"must be > 0, got {getattr(self, name)}")
-        for name in ("cg_iters", "ls_steps"):
+        for name in ("cg_iters", "ls_steps", "threads"):
             _require(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")
         _require(self.cg_damping >= 0, "cg_damping", f"must be >= 0, got {self.cg_damping}")
         _require(0 < self.ls_ratio < 1, "ls_ratio", f"must be in (0, 1), got {self.ls_ratio}")

@@ -7,11 +7,15 @@ maximised by TRPO under a mean-KL constraint. Both the surrogate and the KL are 
 shared parameters *through* the inner step (second order; ``first_order`` drops the inner step's
 dependence on the parameters). The inner step of the whole meta-batch is one batched computation (the
 parameters expanded to a leading task axis, batched matrix products, one backward pass; see
-:func:`reml.rl.pg.adapt`), not a loop over tasks.
+:func:`reml.rl.pg.adapt`), not a loop over tasks. That computation and the TRPO step (80-90% of a
+meta-iteration) run on ``threads`` torch threads while the sampler's worker processes wait; the
+sampling itself stays on the stages' one thread.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -24,7 +28,22 @@ from reml.rl.pg import TaskBatch, adapt
 from reml.rl.policy import LOG_STD, GaussianPolicy
 from reml.rl.sampler import Sampler
 from reml.rl.trpo import trpo_step
-from reml.seeding import generator, torch_threads
+from reml.seeding import generator
+
+
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run the block on ``threads`` intra-op threads, then go back to the caller's count.
+
+    The stages otherwise run on one thread (:func:`reml.seeding.configure_torch`). Float reductions
+    are split by the thread count, so results depend on ``threads`` but, with the count fixed (torch
+    turns MKL's dynamic threading off), not on how many cores the machine has."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 @dataclass(frozen=True)

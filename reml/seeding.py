@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import torch
 
@@ -43,19 +41,3 @@ def configure_torch(threads: int = 1) -> None:
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
     torch.backends.mkldnn.enabled = False
-
-
-@contextmanager
-def torch_threads(threads: int) -> Iterator[None]:
-    """Run the block on ``threads`` intra-op threads, then go back to the previous count.
-
-    Float reductions are split by the thread count, so results depend on ``threads`` but, with the
-    count fixed (OpenMP and MKL keep the count asked for: torch turns MKL's dynamic threads off), not
-    on how many cores the machine has. For compute-bound blocks that run while nothing else does
-    (MAML-TRPO's meta-update, while the sampler's workers wait)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)

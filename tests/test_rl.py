@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from baselines.maml_trpo import MamlTrpoSettings, train_maml_trpo
+from baselines.maml_trpo import MamlTrpoSettings, torch_threads, train_maml_trpo
 from reml.rl.pg import TaskBatch, adapt, baseline_features, discounted_returns, fit_baseline, reinforce_loss
 from reml.rl.policy import GaussianPolicy
 from reml.rl.sampler import Rollouts, Sampler, worker_cores
 from reml.rl.trpo import conjugate_gradient, flatten, trpo_step
-from reml.seeding import generator, torch_threads
+from reml.seeding import generator
 from reml.tasks.locomotion import (
     ANT_DIR,
     ANT_VEL,

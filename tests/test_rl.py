@@ -4,6 +4,7 @@ TRPO's conjugate gradient and line search, and a short MAML-TRPO run on 2D navig
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -366,6 +367,17 @@ def test_bad_rl_params_are_named(params_copy, edit, message):
     params_copy.write_text(yaml.safe_dump(data))
     with pytest.raises(ValueError, match=message):
         rl_config(load_params(params_copy))
+
+
+def test_the_paper_cheetah_dir_run_params_still_load():
+    """The README reruns that run with `cp reports/paper_cheetah_dir/params-used.yaml params.yaml`: the file
+    must keep up with keys added since (each added with the value that reproduces the run)."""
+    from reml.config import load_params
+    from reml.rl.config import rl_config
+
+    cfg = rl_config(load_params(Path(__file__).parents[1] / "reports/paper_cheetah_dir/params-used.yaml"))
+    assert cfg.run == ("cheetah_dir",) and cfg.family("cheetah_dir").iterations == 60
+    assert cfg.maml_trpo.threads == 1  # that run's meta-update ran on one thread
 
 
 def test_policy_checkpoint_round_trip_and_errors(tmp_path):

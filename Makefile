@@ -34,7 +34,7 @@ bench: $(STAMP)  ## speed benchmarks (pytest-benchmark); not part of `make test`
 	$(BIN)/pytest benchmarks --benchmark-only --benchmark-columns=min,mean,stddev,rounds
 
 profile: $(STAMP)  ## switch params.yaml to a profile: make profile P=paper (or quick)
-	$(BIN)/python -m reml.profiles $(P)
+	$(BIN)/python -m reml profile $(P)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -7,10 +7,10 @@ same per-task function. Run with `make bench`; not part of `make test`.
 import pytest
 import torch
 
-from reml.harness import Adaptation, adaptation_trajectory, batched_trajectories
-from reml.nets import MLP
-from reml.seeding import configure_torch, generator
-from reml.tasks import SinusoidDistribution
+from reml.core.harness import Adaptation, adaptation_trajectory, batched_trajectories
+from reml.core.nets import MLP
+from reml.core.seeding import configure_torch, generator
+from reml.families.sinusoid.tasks import SinusoidDistribution
 
 ADAPTATION = Adaptation("sgd", lr=0.01, steps=10)
 

@@ -1,20 +1,23 @@
 """One MAML meta-iteration (meta-batch 25, K = 10, 1-40-40-1, second order, Adam step), vmapped
 with torch.func against a Python loop over tasks with torch.autograd. Run with `make bench`.
 
-Both are run with 1 torch thread (what the pipeline uses, see reml.seeding.configure_torch) and
+Both are run with 1 torch thread (what the pipeline uses, see reml.core.seeding.configure_torch) and
 with 2 (all of this machine's cores).
 """
 
+import math
 import statistics
 import time
 
 import pytest
 import torch
 
-from baselines.maml import maml_meta_gradient, maml_meta_gradient_loop
-from reml.nets import MLP
-from reml.seeding import generator
-from reml.tasks import SinusoidDistribution
+from reml.core.harness import mse
+from reml.core.nets import MLP
+from reml.core.seeding import generator
+from reml.families.sinusoid.tasks import SinusoidDistribution
+from reml.methods.config import MamlConfig
+from reml.methods.maml import Maml, maml_meta_gradient, maml_meta_gradient_loop
 
 IMPLEMENTATIONS = {"vmapped": maml_meta_gradient, "loop": maml_meta_gradient_loop}
 
@@ -25,21 +28,12 @@ def test_maml_meta_iteration(benchmark, implementation, threads):
     torch.set_num_threads(threads)
     benchmark.group = f"MAML meta-iteration, {threads} thread(s)"
     model = MLP((1, 40, 40, 1))
-    params = {k: v.requires_grad_() for k, v in model.init(generator(0, "bench")).items()}
-    optimizer = torch.optim.Adam(params.values(), lr=1e-3)
     batch = SinusoidDistribution().sample(25, 10, 10, generator(0, "bench-tasks"))
-    meta_gradient = IMPLEMENTATIONS[implementation]
-
-    def meta_iteration():
-        current = {k: v.detach() for k, v in params.items()}
-        grads, loss = meta_gradient(model, current, batch, 0.01, 1, False)
-        for k, p in params.items():
-            p.grad = grads[k]
-        optimizer.step()
-        return loss
-
-    loss = benchmark.pedantic(meta_iteration, rounds=200, iterations=1, warmup_rounds=10)
-    assert torch.isfinite(loss)
+    cfg = MamlConfig(seed=0, iterations=1, meta_batch=len(batch), inner_lr=0.01, inner_steps=1, meta_lr=1e-3,
+                     first_order=False)  # fmt: skip
+    learner = Maml(model, model.init(generator(0, "bench")), cfg, mse, IMPLEMENTATIONS[implementation])
+    loss = benchmark.pedantic(learner.step, args=(batch, 1), rounds=200, iterations=1, warmup_rounds=10)
+    assert math.isfinite(loss)
 
 
 def test_vmapped_is_at_least_4x_faster_on_2_cores(benchmark):

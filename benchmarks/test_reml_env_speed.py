@@ -5,18 +5,18 @@ Issue 4 aims for at least 50 episodes/s on 2 cores. Run with `make bench`.
 
 import numpy as np
 
-from reml.compose_env import CompositionEnv
-from reml.pool import LayerPool
-from reml.seeding import configure_torch, generator
-from reml.tasks import SinusoidDistribution
+from reml.core.seeding import configure_torch, generator
+from reml.families.sinusoid.reml import RegressionCompositionEnv
+from reml.families.sinusoid.tasks import SinusoidDistribution
+from reml.methods.reml.pool import linear_pool
 
 EPISODES = 50
 
 
 def test_composition_episodes_per_second(benchmark):
     configure_torch()
-    pool = LayerPool.create(1, 40, 1, n_input=4, n_hidden=20, n_output=4, generator=generator(0, "bench"))
-    env = CompositionEnv(pool, SinusoidDistribution(), depth=3, k_support=10, k_query=10, inner_steps=10)
+    pool = linear_pool(1, 40, 1, n_input=4, n_hidden=20, n_output=4, generator=generator(0, "bench"))
+    env = RegressionCompositionEnv(pool, SinusoidDistribution(), depth=3, k_support=10, k_query=10, inner_steps=10)
     env.reset(seed=0)
     rng = np.random.default_rng(0)
 

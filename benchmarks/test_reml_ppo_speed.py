@@ -6,18 +6,20 @@ policy inference and the PPO updates together. Run with `make bench`.
 
 import pytest
 
-from reml.agents import ALGORITHMS, create_pool, make_agent, make_env
-from reml.config import load_params
-from reml.seeding import configure_torch, generator
-from reml.tasks import SinusoidDistribution
+from reml.core.seeding import configure_torch, generator
+from reml.families.sinusoid import config
+from reml.families.sinusoid.reml import create_pool, make_env
+from reml.families.sinusoid.tasks import SinusoidDistribution
+from reml.methods.config import REML_AGENTS
+from reml.methods.reml.agents import make_agent
 
 TIMESTEPS = 1000
 
 
-@pytest.mark.parametrize("agent", sorted(ALGORITHMS))
+@pytest.mark.parametrize("agent", REML_AGENTS)
 def test_training_timesteps_per_second(benchmark, agent):
     configure_torch()
-    params = load_params()
+    params = config.load()
     pool = create_pool(params.reml, generator(0, "bench"))
     env = make_env(pool, params.reml, SinusoidDistribution(), params.adaptation.shots, "support")
     algorithm = make_agent(agent, env, params.train_reml.ppo, seed=0)

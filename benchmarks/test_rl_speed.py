@@ -15,11 +15,11 @@ import time
 import pytest
 import torch
 
-from baselines.maml_trpo import MamlTrpoSettings, train_maml_trpo
-from reml.rl.policy import GaussianPolicy
-from reml.rl.sampler import Sampler
-from reml.seeding import generator
-from reml.tasks.rl import rl_family
+from reml.core.seeding import generator
+from reml.families.rl.maml_trpo import MamlTrpoSettings, train_maml_trpo
+from reml.families.rl.policy import GaussianPolicy
+from reml.families.rl.sampler import Sampler
+from reml.families.rl.tasks import rl_family
 
 STEPS = {}
 

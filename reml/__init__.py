@@ -2,7 +2,7 @@
 
 Importing it pins the CPU code paths whose floating-point results differ between processors, so that a
 given commit, params and seed train the same bits on any x86-64 machine with AVX2, not only on the one
-that made the committed results (see :func:`reml.seeding.configure_torch`). Both variables are read
+that made the committed results (see :func:`reml.core.seeding.configure_torch`). Both variables are read
 lazily, at torch's first operator and MKL's first call, so this works as long as no tensor
 computation ran before ``reml`` was imported; a value already in the environment is left alone.
 

@@ -3,32 +3,23 @@ task families never seen in meta-training (research question 3)."""
 
 from pathlib import Path
 
-from reml import stage
-from reml.seeding import generator
-from reml.tasks import save_taskset
-from reml.tasks.families import UNRELATED_FAMILIES
+from reml.core import stage
+from reml.core.tasks import save_taskset
+from reml.families.sinusoid import config
+from reml.families.sinusoid.tasks import UNRELATED_FAMILIES, fixed_task_sets
 
 
-def run(args, params):
+def run(args, params: config.SinusoidParams) -> None:
     cfg = params.generate_tasks
-    distribution = stage.sinusoid_distribution(params.sinusoid)
-    # Separate streams: the test set, the validation set and every method's training tasks never coincide.
-    test = distribution.sample(cfg.n_test, cfg.k_max, cfg.n_query, generator(cfg.seed, "sinusoid/test"))
-    val = distribution.sample(cfg.n_val, cfg.k_max, cfg.n_query, generator(cfg.seed, "sinusoid/val"))
+    test, val, unrelated = fixed_task_sets(params)
     save_taskset(args.test_out, test)
     save_taskset(args.val_out, val)
     print(f"{cfg.n_test} test and {cfg.n_val} validation tasks, {cfg.k_max} support + {cfg.n_query} query points")
-    unrelated_dir = Path(args.unrelated_dir)
-    for name, family in UNRELATED_FAMILIES.items():
-        tasks = family.sample(cfg.n_unrelated, cfg.k_max, cfg.n_query, generator(cfg.seed, f"unrelated/{name}"))
-        save_taskset(unrelated_dir / f"{name}.safetensors", tasks)
-        print(f"{cfg.n_unrelated} unrelated test tasks: {family.description}")
-    stage.wrote(args.test_out, args.val_out, unrelated_dir)
+    for name, tasks in unrelated.items():
+        save_taskset(Path(args.unrelated_dir) / f"{name}.safetensors", tasks)
+        print(f"{cfg.n_unrelated} unrelated test tasks: {UNRELATED_FAMILIES[name].description}")
+    stage.wrote(args.test_out, args.val_out, args.unrelated_dir)
 
 
 if __name__ == "__main__":
-    p = stage.parser(__doc__)
-    p.add_argument("--test-out", required=True)
-    p.add_argument("--val-out", required=True)
-    p.add_argument("--unrelated-dir", required=True, help="one task set per unrelated family")
-    stage.main(run, p)
+    stage.main(run, __doc__, config.load, "test_out", "val_out", "unrelated_dir")

@@ -1,26 +1,15 @@
 """Stage make_classification_figures: query accuracy vs SGD steps on the test episodes, per setting."""
 
-import json
-
-import pandas as pd
-
-from reml import stage
-from reml.figures import classification_curves, save_png
-from reml.io import require_file
+from reml.core import stage
+from reml.core.figures import render_table, save_png
+from reml.families.classification import config
+from reml.families.classification.figures import accuracy_figure
 
 
-def run(args, params):
-    curves = pd.read_csv(require_file(args.curves, "evaluate_classification"))
-    info = json.loads(require_file(args.methods, "evaluate_classification").read_text())
-    methods = list(info["methods"])
-    settings = list(info["methods"][methods[0]])
-    save_png(classification_curves(curves, methods, settings), args.out, params.make_figures.dpi)
+def run(args, params: config.ClassificationParams) -> None:
+    save_png(render_table(accuracy_figure, args.curves, args.methods, "evaluate_classification"), args.out, params.dpi)
     stage.wrote(args.out)
 
 
 if __name__ == "__main__":
-    p = stage.parser(__doc__)
-    p.add_argument("--curves", required=True)
-    p.add_argument("--methods", required=True)
-    p.add_argument("--out", required=True)
-    stage.main(run, p)
+    stage.main(run, __doc__, config.load, "curves", "methods", "out")

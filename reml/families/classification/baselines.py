@@ -1,0 +1,74 @@
+"""The classification methods other than REML (Finn et al. 2017, Sec. 5.2), each a checkpoint for the harness.
+
+- ``scratch``: a fresh network for each N-way K-shot setting (drawn at evaluation);
+- ``pretrained``: one network trained to classify every meta-train class at once; at test its N-way
+  head is replaced by a fresh (zero) one and the whole network is fine-tuned on the support images
+  like every other method;
+- ``maml``, ``fomaml``, ``reptile``: meta-trained for one N-way K-shot setting, by the same code as for
+  sinusoids (:mod:`reml.methods.meta_learners`) with the cross-entropy loss; their inner α is also
+  their test-time step size.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from reml.core.config import to_dict
+from reml.core.nets import Weights
+from reml.core.seeding import generator
+from reml.core.traininglog import TrainingLog, train_adam
+from reml.families.classification.checkpoint import ClassifierCheckpoint
+from reml.families.classification.config import ClassificationConfig
+from reml.families.classification.nets import ConvNet, MlpNet, cross_entropy
+from reml.families.classification.tasks import ClassPool, EpisodeDistribution
+from reml.methods.maml import MetaBatches
+from reml.methods.meta_learners import meta_train
+
+
+def train_classifier(
+    model: ConvNet | MlpNet,
+    pool: ClassPool,
+    iterations: int,
+    batch_size: int,
+    lr: float,
+    generator: torch.Generator,
+    log_every: int = 100,
+) -> tuple[Weights, TrainingLog]:
+    """Adam on the cross-entropy of random (class, instance) batches; ``model.n_out`` = ``pool.n_classes``."""
+    if model.n_out != pool.n_classes:
+        raise ValueError(f"the head has {model.n_out} outputs for {pool.n_classes} classes")
+
+    def batch_loss(params: Weights) -> torch.Tensor:
+        classes = torch.randint(pool.n_classes, (batch_size,), generator=generator)
+        instances = torch.randint(pool.n_instances, (batch_size,), generator=generator)
+        return cross_entropy(model(params, pool.images[classes, instances]), classes)
+
+    log = TrainingLog("train_loss", every=log_every)
+    return train_adam(model.init(generator), batch_loss, lr, iterations, log, "pretrained")
+
+
+def pretrained(cfg: ClassificationConfig, train: ClassPool) -> tuple[ClassifierCheckpoint, TrainingLog]:
+    """The ``pretrained`` classifier over every meta-train class (one for all settings)."""
+    p = cfg.pretrained
+    model = cfg.network(train.n_classes)
+    trained, log = train_classifier(model, train, p.iterations, p.batch_size, p.lr, generator(p.seed, "cls/pretrained"))
+    return ClassifierCheckpoint("pretrained", train.n_classes, trained, {}, to_dict(p)), log
+
+
+def meta_learner(
+    cfg: ClassificationConfig, method: str, ways: int, shots: int, train: ClassPool
+) -> tuple[ClassifierCheckpoint, TrainingLog]:
+    """``maml``, ``fomaml`` or ``reptile`` meta-trained on N-way K-shot episodes of the meta-train split."""
+    m = cfg.meta_learner(method, ways)
+    rng = generator(m.seed, f"cls/{method}/{ways}w{shots}s")
+    batches = MetaBatches(EpisodeDistribution(train, ways), m.meta_batch, shots, cfg.n_query, rng)
+    trained, log = meta_train(cfg.network(ways), m, batches, cross_entropy, max(m.iterations // 50, 1),
+                              f"{method} {ways}w{shots}s")  # fmt: skip
+    return ClassifierCheckpoint(method, ways, trained, {shots: m.inner_lr}, to_dict(m)), log
+
+
+def fresh_head(params: Weights, head_slot: int, n_way: int) -> Weights:
+    """The body of ``params`` with a zero N-way head in slot ``head_slot`` (every class starts equal)."""
+    body = {k: v for k, v in params.items() if not k.startswith(f"{head_slot}.")}
+    n_features = params[f"{head_slot}.weight"].shape[1]
+    return body | {f"{head_slot}.weight": torch.zeros(n_way, n_features), f"{head_slot}.bias": torch.zeros(n_way)}

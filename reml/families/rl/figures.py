@@ -1,0 +1,41 @@
+"""The meta-RL figure of the report: average return vs policy-gradient steps, one panel per family."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from reml.core.figures import line_style, method_colors
+from reml.families.rl.report import FINN_RL
+
+
+def rl_curves(curves: pd.DataFrame, families: Sequence[str], methods: Sequence[str],
+              published: dict[str, Sequence[float]]) -> plt.Figure:  # fmt: skip
+    """Average return vs policy-gradient steps on the test tasks, one panel per family, one line per
+    method with its 95% CI band; Finn et al.'s MAML returns as black crosses where published."""
+    colors = method_colors(methods)
+    fig, axes = plt.subplots(1, len(families), figsize=(4.5 * len(families), 3.6), squeeze=False)
+    for ax, family in zip(axes[0], families, strict=True):
+        for method in methods:
+            mean, ci = curves[f"{family}.{method}"], curves[f"{family}.{method}.ci95"]
+            sns.lineplot(x=curves["step"], y=mean, ax=ax, label=method, color=colors[method],
+                         linestyle=line_style(method), marker="o", markersize=3)  # fmt: skip
+            ax.fill_between(curves["step"], mean - ci, mean + ci, color=colors[method], alpha=0.15, linewidth=0)
+        if family in published:
+            ax.scatter(range(len(published[family])), published[family], marker="x", color="black",
+                       label="maml, Finn et al.", zorder=5)  # fmt: skip
+        ax.set(title=family, xlabel="policy-gradient steps", ylabel="average return")
+        ax.set_xticks(list(curves["step"]))
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def returns_figure(curves: pd.DataFrame, methods_info: dict) -> plt.Figure:
+    """The figure of ``evaluate_rl``'s curves and methods file: every family, every method."""
+    families = list(methods_info["families"])
+    methods = list(methods_info["families"][families[0]]["methods"])
+    return rl_curves(curves, families, methods, FINN_RL)

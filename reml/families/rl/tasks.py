@@ -1,0 +1,80 @@
+"""Meta-RL task families (Finn et al. 2017, Sec. 5.3): a task is a parameter vector, an environment is
+told its task with ``set_task`` before ``reset``.
+
+Every family has the same interface, so the sampler, MAML-TRPO, the baselines and the evaluation stage
+never look inside a family:
+
+- ``sample_tasks(n, seed, stream)`` -> ``(n, P)`` float64 array of task parameters, drawn from the
+  stream ``rl/<family>/<stream>`` (the test set and the training tasks use different streams, so equal
+  seeds never put a test task into training; see :mod:`reml.core.seeding`);
+- ``make_env()`` -> a gymnasium environment with ``set_task(task)``; its reward is the task's reward;
+- ``horizon``: the episode length H (the sampler cuts episodes there);
+- ``param_names``: what the P task parameters mean (the oracle appends them to the observation).
+
+The families live in :mod:`reml.families.rl.navigation` and :mod:`reml.families.rl.locomotion`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from reml.core.seeding import generator
+from reml.core.tasks import uniform as draw_uniform
+from reml.families.rl.config import RL_FAMILIES
+
+
+@dataclass(frozen=True)
+class RLFamily:
+    """One task distribution: how to draw tasks and how to build an environment that runs one."""
+
+    name: str
+    param_names: tuple[str, ...]
+    horizon: int
+    make_env: Callable[[], gym.Env]
+    draw: Callable[[int, torch.Generator], torch.Tensor]  # (n, generator) -> (n, P) task parameters
+
+    def sample_tasks(self, n: int, seed: int, stream: str = "train") -> np.ndarray:
+        """``n`` tasks, (n, P) float64, deterministic in (seed, stream)."""
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        tasks = self.draw(n, generator(seed, f"rl/{self.name}/{stream}")).to(torch.float64).numpy()
+        assert tasks.shape == (n, len(self.param_names)), tasks.shape
+        return tasks
+
+
+def uniform_task(low: float, high: float, dims: int = 1) -> Callable[[int, torch.Generator], torch.Tensor]:
+    """Task parameters ~ U[low, high]^dims."""
+
+    def draw(n: int, rng: torch.Generator) -> torch.Tensor:
+        return draw_uniform((n, dims), low, high, rng, dtype=torch.float64)
+
+    return draw
+
+
+def direction(n: int, rng: torch.Generator) -> torch.Tensor:
+    """Task parameter d in {-1, +1}, each with probability 1/2."""
+    return torch.randint(0, 2, (n, 1), generator=rng).to(torch.float64) * 2 - 1
+
+
+def check_task(task: np.ndarray, param_names: tuple[str, ...]) -> np.ndarray:
+    task = np.asarray(task, dtype=np.float64)
+    if task.shape != (len(param_names),) or not np.isfinite(task).all():
+        raise ValueError(f"a task is {len(param_names)} finite numbers {param_names}, got {task!r}")
+    return task
+
+
+def rl_family(name: str) -> RLFamily:
+    """The family called ``name``; MuJoCo is imported only when a locomotion family is asked for."""
+    from reml.families.rl import locomotion, navigation
+
+    families = {f.name: f for f in (navigation.NAVIGATION2D, locomotion.CHEETAH_VEL, locomotion.CHEETAH_DIR,
+                                    locomotion.ANT_VEL, locomotion.ANT_DIR)}  # fmt: skip
+    assert tuple(families) == RL_FAMILIES
+    if name not in families:
+        raise ValueError(f"unknown RL family {name!r}; allowed: {sorted(families)}")
+    return families[name]

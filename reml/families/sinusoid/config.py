@@ -1,0 +1,356 @@
+"""The sinusoid sections of params.yaml: one frozen dataclass per section, and :class:`SinusoidParams`,
+all of them with the checks that span sections. ``load`` is the loader every sinusoid stage uses.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from reml.core.config import (
+    check_choices,
+    check_dpi,
+    check_params,
+    check_positive,
+    check_range,
+    check_rate,
+    check_seed,
+    family_sections,
+    read_yaml,
+    require,
+)
+from reml.families import SECTIONS
+from reml.methods.config import REML_AGENTS, MamlConfig, PoolConfig, PpoConfig, ReptileConfig
+
+# --------------------------------------------------------------------------- shared sections
+
+
+@dataclass(frozen=True)
+class DistributionConfig:
+    """Sinusoid task distribution y = A·sin(x − φ) (Finn et al. 2017, Sec. 5.1)."""
+
+    amplitude: tuple[float, float]  # [min, max] of A, sampled uniformly
+    phase: tuple[float, float]  # [min, max] of φ, sampled uniformly
+    x_range: tuple[float, float]  # [min, max] of the inputs x, sampled uniformly
+
+    def __post_init__(self) -> None:
+        check_range("amplitude", self.amplitude, low=0.0)
+        check_range("phase", self.phase)
+        check_range("x_range", self.x_range)
+        require(self.x_range[0] < self.x_range[1], "x_range", "must have min < max")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The functional MLP every sinusoid method uses (Finn: 1-40-40-1 ReLU)."""
+
+    hidden: tuple[int, ...]  # widths of the hidden layers
+
+    def __post_init__(self) -> None:
+        require(len(self.hidden) >= 1, "hidden", "needs at least one hidden layer")
+        require(all(h >= 1 for h in self.hidden), "hidden", f"widths must be >= 1, got {list(self.hidden)}")
+
+
+@dataclass(frozen=True)
+class AdaptationConfig:
+    """The one test-time fine-tuning routine every method is scored with."""
+
+    optimizer: Literal["sgd", "adam"]  # SGD as in Finn; Adam as in the REML thesis
+    steps: int  # gradient steps on the K support points; the query MSE is recorded after each
+    shots: tuple[int, ...]  # the K values evaluated (Finn: 5, 10, 20)
+    lr_grid: tuple[float, ...]  # step sizes tried on validation tasks by methods that tune theirs
+
+    def __post_init__(self) -> None:
+        require(self.steps >= 1, "steps", f"must be >= 1, got {self.steps}")
+        require(len(self.shots) >= 1, "shots", "needs at least one K")
+        require(all(k >= 1 for k in self.shots), "shots", f"every K must be >= 1, got {list(self.shots)}")
+        require(len(set(self.shots)) == len(self.shots), "shots", f"has duplicates: {list(self.shots)}")
+        require(len(self.lr_grid) >= 1, "lr_grid", "needs at least one step size")
+        require(
+            all(lr > 0 and math.isfinite(lr) for lr in self.lr_grid),
+            "lr_grid",
+            f"step sizes must be finite and > 0, got {list(self.lr_grid)}",
+        )
+
+
+# --------------------------------------------------------------------------- stage sections
+
+
+@dataclass(frozen=True)
+class GenerateTasksConfig:
+    """The fixed meta-test set (scored by every method) and the validation set (for tuning)."""
+
+    seed: int
+    n_test: int  # test tasks (Finn: 600)
+    n_val: int  # validation tasks, used only to tune step sizes, never for scoring
+    k_max: int  # support points stored per task; K = k uses the first k
+    n_query: int  # query points per task, used only for scoring
+    n_unrelated: int  # test tasks per unrelated family (research question 3)
+
+    def __post_init__(self) -> None:
+        check_seed("seed", self.seed)
+        check_positive(self, "n_test", "n_val", "k_max", "n_query", "n_unrelated")
+        for name in ("n_test", "n_unrelated"):
+            value = getattr(self, name)
+            require(value >= 2, name, f"must be >= 2 for a confidence interval, got {value}")
+
+
+@dataclass(frozen=True)
+class TrainScratchConfig:
+    """`scratch`: a random initialisation, fine-tuned at test with a step size tuned on validation tasks."""
+
+    seed: int
+
+    def __post_init__(self) -> None:
+        check_seed("seed", self.seed)
+
+
+@dataclass(frozen=True)
+class JointRegressionConfig:
+    """`pretrained` / `oracle`: one network regressing tasks sampled from the whole distribution."""
+
+    seed: int
+    iterations: int  # Adam steps
+    tasks_per_batch: int  # tasks sampled per step
+    points_per_task: int  # (x, y) points per task per step
+    lr: float  # Adam learning rate
+
+    def __post_init__(self) -> None:
+        check_seed("seed", self.seed)
+        check_positive(self, "iterations", "tasks_per_batch", "points_per_task")
+        check_rate("lr", self.lr)
+
+
+@dataclass(frozen=True)
+class SinusoidMamlConfig(MamlConfig):
+    """MAML / FOMAML on sinusoids: the method's settings and the size of each training task."""
+
+    k_support: int  # support points per training task, the inner loop's data (Finn: K = 10)
+    k_query: int  # query points per training task, the meta-objective's data (Finn: K)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_positive(self, "k_support", "k_query")
+
+
+@dataclass(frozen=True)
+class SinusoidReptileConfig(ReptileConfig):
+    """Reptile on sinusoids: the method's settings and the size of each training task."""
+
+    k_support: int  # points per training task that the inner SGD runs on
+    k_query: int  # held-out points per training task, only for the training curve
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_positive(self, "k_support", "k_query")
+
+
+@dataclass(frozen=True)
+class TrainMamlConfig:
+    """The `train_maml` stage: one subsection per variant (a DVC matrix over them)."""
+
+    maml: SinusoidMamlConfig
+    fomaml: SinusoidMamlConfig
+    reptile: SinusoidReptileConfig
+
+
+REML_ENCODINGS = ("support", "oracle")
+
+
+def reml_method(agent: str, encoding: str) -> str:
+    """Table name of a REML variant: the agent's name, with ``_oracle`` for the oracle task encoding."""
+    return agent if encoding == "support" else f"{agent}_{encoding}"
+
+
+def reml_run(agent: str, encoding: str, seed: int) -> str:
+    """Name of one train_reml run: its directory under models/sinusoid/reml/ and its DVC matrix key."""
+    return f"{agent}-{encoding}-{seed}"
+
+
+REML_METHODS = tuple(reml_method(a, e) for e in REML_ENCODINGS for a in REML_AGENTS)
+METHOD_NAMES = ("scratch", "pretrained", "oracle", "maml", "fomaml", "reptile", *REML_METHODS)
+ORACLE_METHODS = ("oracle", *(m for m in REML_METHODS if m.endswith("_oracle")))  # read the true task parameters
+
+
+def split_reml_method(method: str) -> tuple[str, str]:
+    """Inverse of :func:`reml_method`: (agent, encoding)."""
+    for agent in REML_AGENTS:
+        for encoding in REML_ENCODINGS:
+            if reml_method(agent, encoding) == method:
+                return agent, encoding
+    raise ValueError(f"{method!r} is not a REML method; allowed: {list(REML_METHODS)}")
+
+
+@dataclass(frozen=True)
+class RemlConfig:
+    """The composition MDP shared by REML training and evaluation (reml/families/sinusoid/reml.py)."""
+
+    pool: PoolConfig
+    depth: int  # hidden layers per network (thesis: 3, so 5 layers with input and output)
+    k_query: int  # held-out points of a training task that the reward is measured on
+    inner_optimizer: Literal["sgd", "adam"]  # training of the built network at the end of an episode
+    inner_lr: float  # thesis code: 0.005
+    inner_steps: int  # thesis text: 10; its code: 30
+    reward: Literal["terminal", "dense"]  # terminal, or potential-shaped with the same return
+    reward_scale: float  # reward = 1 / (1 + loss / reward_scale)
+    write_back: bool  # write the trained layers back into the pool
+    blend: float  # pool layer <- (1 - blend) * old + blend * trained
+
+    def __post_init__(self) -> None:
+        check_positive(self, "depth", "k_query", "inner_steps")
+        require(self.depth <= self.pool.n_hidden, "depth", f"{self.depth} exceeds pool.n_hidden = {self.pool.n_hidden}")
+        check_rate("inner_lr", self.inner_lr)
+        check_rate("reward_scale", self.reward_scale)
+        require(0.0 <= self.blend <= 1.0, "blend", f"must be in [0, 1], got {self.blend}")
+
+
+@dataclass(frozen=True)
+class TrainRemlConfig:
+    """The `train_reml` stage: a DVC matrix over agents x encodings x seeds."""
+
+    agents: tuple[str, ...]
+    encodings: tuple[str, ...]
+    seeds: tuple[int, ...]  # one run per seed; the evaluation averages each test task's loss over seeds
+    timesteps: int  # environment steps (an episode is depth + 2 of them)
+    checkpoint_every: int  # timesteps between checkpoints (policy zip + pool)
+    log_every: int  # timesteps between rows of the training curve
+    ppo: PpoConfig
+
+    def __post_init__(self) -> None:
+        check_choices("agents", self.agents, REML_AGENTS)
+        check_choices("encodings", self.encodings, REML_ENCODINGS)
+        require(len(self.seeds) >= 1, "seeds", "needs at least one seed")
+        for seed in self.seeds:
+            check_seed("seeds", seed)
+        require(len(set(self.seeds)) == len(self.seeds), "seeds", f"has duplicates: {list(self.seeds)}")
+        check_positive(self, "timesteps", "checkpoint_every", "log_every")
+
+
+@dataclass(frozen=True)
+class LongFinetuneConfig:
+    """The REML thesis's convergence figure: loss per step over a longer fine-tune on test tasks."""
+
+    k: int  # support points
+    optimizer: Literal["sgd", "adam"]  # the thesis fine-tunes with Adam
+    lr: float  # one step size for every method (thesis code: 0.005)
+    steps: int  # thesis figure: 100
+    methods: tuple[str, ...]  # a subset of evaluate_fewshot.methods
+
+    def __post_init__(self) -> None:
+        check_positive(self, "k", "steps")
+        check_rate("lr", self.lr)
+        require(len(self.methods) >= 1, "methods", "needs at least one method")
+
+
+@dataclass(frozen=True)
+class EvaluateFewshotConfig:
+    """Scoring of every method on the fixed test tasks."""
+
+    methods: tuple[str, ...]  # which methods' checkpoints to score, in table order
+    n_examples: int  # test tasks whose fits are drawn in the example figure
+    unrelated_k: int  # K of the unrelated-families evaluation (research question 3)
+    long_finetune: LongFinetuneConfig
+
+    def __post_init__(self) -> None:
+        check_choices("methods", self.methods, METHOD_NAMES)
+        require(self.n_examples >= 1, "n_examples", f"must be >= 1, got {self.n_examples}")
+        extra = [m for m in self.long_finetune.methods if m not in self.methods]
+        require(not extra, "long_finetune.methods", f"{extra} are not in evaluate_fewshot.methods")
+        require(self.unrelated_k >= 1, "unrelated_k", f"must be >= 1, got {self.unrelated_k}")
+
+
+@dataclass(frozen=True)
+class MakeFiguresConfig:
+    """Rendering of the seaborn figures (``dpi`` also for the other families' figures)."""
+
+    dpi: int
+    example_steps: tuple[int, ...]  # adaptation steps shown in the example-fit figure (Finn Fig. 2)
+
+    def __post_init__(self) -> None:
+        check_dpi("dpi", self.dpi)
+        require(
+            len(self.example_steps) >= 1 and all(s >= 0 for s in self.example_steps),
+            "example_steps",
+            f"must be non-negative step counts, got {list(self.example_steps)}",
+        )
+
+
+# --------------------------------------------------------------------------- the family's sections
+
+
+@dataclass(frozen=True)
+class SinusoidParams:
+    """The sinusoid sections of params.yaml."""
+
+    sinusoid: DistributionConfig
+    model: ModelConfig
+    adaptation: AdaptationConfig
+    generate_tasks: GenerateTasksConfig
+    train_scratch: TrainScratchConfig
+    train_pretrained: JointRegressionConfig
+    train_oracle: JointRegressionConfig
+    train_maml: TrainMamlConfig
+    reml: RemlConfig
+    train_reml: TrainRemlConfig
+    evaluate_fewshot: EvaluateFewshotConfig
+    make_figures: MakeFiguresConfig
+
+    def __post_init__(self) -> None:
+        largest = max(self.adaptation.shots)
+        require(
+            largest <= self.generate_tasks.k_max,
+            "adaptation.shots",
+            f"K = {largest} exceeds generate_tasks.k_max = {self.generate_tasks.k_max}",
+        )
+        require(
+            self.evaluate_fewshot.n_examples <= self.generate_tasks.n_test,
+            "evaluate_fewshot.n_examples",
+            f"{self.evaluate_fewshot.n_examples} exceeds generate_tasks.n_test = {self.generate_tasks.n_test}",
+        )
+        untrained = [
+            m
+            for m in self.evaluate_fewshot.methods
+            if m in REML_METHODS
+            and (split_reml_method(m)[0] not in self.train_reml.agents
+                 or split_reml_method(m)[1] not in self.train_reml.encodings)
+        ]  # fmt: skip
+        require(
+            not untrained,
+            "evaluate_fewshot.methods",
+            f"{untrained} are not trained: add their agent to train_reml.agents and encoding to train_reml.encodings",
+        )
+        require(
+            self.evaluate_fewshot.unrelated_k in self.adaptation.shots,
+            "evaluate_fewshot.unrelated_k",
+            f"K = {self.evaluate_fewshot.unrelated_k} must be one of adaptation.shots {list(self.adaptation.shots)} "
+            "(the K values whose fine-tuning step sizes are tuned)",
+        )
+        for key, k in (("unrelated_k", self.evaluate_fewshot.unrelated_k),
+                       ("long_finetune.k", self.evaluate_fewshot.long_finetune.k)):  # fmt: skip
+            require(
+                k <= self.generate_tasks.k_max,
+                f"evaluate_fewshot.{key}",
+                f"K = {k} exceeds generate_tasks.k_max = {self.generate_tasks.k_max}",
+            )
+            require(
+                k <= max(self.adaptation.shots) or not any(m in REML_METHODS for m in self.evaluate_fewshot.methods),
+                f"evaluate_fewshot.{key}",
+                f"K = {k} exceeds the largest of adaptation.shots ({max(self.adaptation.shots)}), "
+                "the most support points a REML policy is trained to encode",
+            )
+        too_far = [s for s in self.make_figures.example_steps if s > self.adaptation.steps]
+        require(
+            not too_far, "make_figures.example_steps", f"{too_far} exceed adaptation.steps = {self.adaptation.steps}"
+        )
+
+
+def parse(data: dict[str, Any]) -> SinusoidParams:
+    """Validate the sinusoid sections of a params mapping (errors name the key)."""
+    check_params(data, SECTIONS)
+    return family_sections(SinusoidParams, data)
+
+
+def load(path: str | Path = "params.yaml") -> SinusoidParams:
+    return parse(read_yaml(path))

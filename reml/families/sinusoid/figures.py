@@ -1,0 +1,196 @@
+"""The sinusoid figures of the report: pure functions from the evaluation tables to matplotlib figures."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from reml.core.figures import line_style, method_colors
+from reml.families.sinusoid.config import SinusoidParams
+
+
+def learning_curves(
+    curves: pd.DataFrame,
+    methods: Sequence[str],
+    shots: Sequence[int],
+    xlabel: str = "gradient steps",
+    log_y: bool = False,
+) -> plt.Figure:
+    """Query MSE vs gradient steps, one panel per K, one line per method with a 95% CI band (Finn Fig. 3)."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    colors = method_colors(methods)
+    fig, axes = plt.subplots(1, len(shots), figsize=(4.2 * len(shots), 3.6), sharey=True, squeeze=False)
+    for ax, k in zip(axes[0], shots, strict=True):
+        for method in methods:
+            mean, ci = curves[f"{method}_k{k}"], curves[f"{method}_k{k}_ci95"]
+            style = line_style(method)
+            sns.lineplot(
+                x=curves["step"],
+                y=mean,
+                ax=ax,
+                label=method,
+                color=colors[method],
+                linestyle=style,
+                marker="o" if len(curves) <= 25 else None,
+                markersize=4,
+            )
+            ax.fill_between(curves["step"], mean - ci, mean + ci, color=colors[method], alpha=0.2, linewidth=0)
+        ax.set_title(f"K = {k}")
+        ax.set_xlabel(xlabel)
+        if log_y:
+            ax.set_yscale("log")
+        ax.set_ylabel("query MSE (mean ± 95% CI)")
+        ax.legend().remove()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    ncol = min(len(methods), 6)
+    rows = -(-len(methods) // ncol)
+    fig.set_size_inches(max(4.2 * len(shots), 9.0), 3.6 + 0.3 * rows)
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False)
+    fig.tight_layout(rect=(0, 0.06 + 0.05 * rows, 1, 1))
+    return fig
+
+
+def example_fits(examples: pd.DataFrame, k: int, steps: Sequence[int], methods: Sequence[str]) -> plt.Figure:
+    """Fits on a few test tasks after the given numbers of steps, support points marked (Finn Fig. 2)."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    colors = method_colors(methods)
+    tasks = sorted(examples.loc[examples.kind == "truth", "task"].unique())
+    fig, axes = plt.subplots(
+        len(tasks), len(steps), figsize=(3.6 * len(steps), 2.6 * len(tasks)), sharex=True, sharey="row", squeeze=False
+    )
+    for row, task in enumerate(tasks):
+        of_task = examples[examples.task == task]
+        truth = of_task[of_task.kind == "truth"]
+        support = of_task[(of_task.kind == "support") & (of_task.k == k)]
+        for col, step in enumerate(steps):
+            ax = axes[row][col]
+            ax.plot(truth.x, truth.y, color="black", linewidth=1.5, label="ground truth")
+            for method in methods:
+                pred = of_task[
+                    (of_task.kind == "prediction")
+                    & (of_task.k == k)
+                    & (of_task.method == method)
+                    & (of_task.step == step)
+                ]
+                ax.plot(
+                    pred.x,
+                    pred.y,
+                    color=colors[method],
+                    linewidth=1.2,
+                    linestyle=line_style(method),
+                    label=method,
+                )
+            ax.scatter(support.x, support.y, color="black", marker="^", s=30, zorder=5, label=f"{k} support points")
+            if row == 0:
+                ax.set_title(f"after {step} step{'s' if step != 1 else ''}")
+            if col == 0:
+                ax.set_ylabel(f"test task {task}")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    ncol = min(len(labels), 6)
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False)
+    fig.tight_layout(rect=(0, 0.04 + 0.03 * -(-len(labels) // ncol), 1, 1))
+    return fig
+
+
+def training_curves(logs: dict[str, pd.DataFrame], column: str, ylabel: str) -> plt.Figure:
+    """A loss vs iteration for the methods that train (``iteration, <column>`` tables), log scale."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    colors = method_colors(list(logs))
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    for method, log in logs.items():
+        sns.lineplot(x=log["iteration"], y=log[column], ax=ax, label=method, color=colors[method])
+    ax.set_yscale("log")
+    ax.set_xlabel("training iteration")
+    ax.set_ylabel(ylabel)
+    fig.tight_layout()
+    return fig
+
+
+def reml_training(logs: dict[str, pd.DataFrame]) -> plt.Figure:
+    """REML training: built-network query MSE, episode return and invalid-action rate vs timesteps.
+
+    ``logs`` maps a run name ``<agent>-<encoding>-<seed>`` to its training-curve table."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    runs = pd.concat([log.assign(run=name) for name, log in logs.items()], ignore_index=True)
+    parts = runs["run"].str.rsplit("-", n=2, expand=True)
+    runs["method"] = [m if e == "support" else f"{m}_{e}" for m, e in zip(parts[0], parts[1], strict=True)]
+    runs["seed"] = parts[2]
+    colors = method_colors(sorted(runs["method"].unique()))
+    panels = (
+        ("built_loss", "built network's query MSE", True),
+        ("episode_reward", "episode return", False),
+        ("invalid_rate", "invalid-action rate (remapped)", False),
+    )
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    for ax, (column, label, log_y) in zip(axes, panels, strict=True):
+        dashes = {m: (4, 2) if line_style(m) == "--" else "" for m in colors}
+        sns.lineplot(
+            data=runs, x="timesteps", y=column, hue="method", units="seed", estimator=None, ax=ax,
+            palette=colors, style="method", dashes=dashes,
+        )  # fmt: skip
+        ax.set_ylabel(label)
+        ax.set_xlabel("environment timesteps")
+        if log_y:
+            ax.set_yscale("log")
+        ax.legend().remove()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=6, frameon=False)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig
+
+
+def unrelated_tasks(unrelated: dict, k: int, step: int) -> plt.Figure:
+    """Query MSE after ``step`` steps on each task family (in-distribution first), per method, with 95% CIs."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    rows = [
+        {"family": family, "method": method, "mse": leaves[f"k{k}"][f"mse_step{step}"],
+         "ci": leaves[f"k{k}"][f"ci95_step{step}"]}
+        for family, by_method in unrelated.items()
+        for method, leaves in by_method.items()
+    ]  # fmt: skip
+    table = pd.DataFrame(rows)
+    families, methods = list(unrelated), list(dict.fromkeys(table["method"]))
+    colors = method_colors(methods)
+    fig, ax = plt.subplots(figsize=(max(8.0, 1.8 * len(families)), 4.4))
+    width = 0.8 / len(methods)
+    for i, method in enumerate(methods):
+        of = table[table.method == method].set_index("family").reindex(families)
+        x = [j + (i - (len(methods) - 1) / 2) * width for j in range(len(families))]
+        ax.bar(x, of["mse"], width, yerr=of["ci"], color=colors[method], label=method, capsize=2)
+    ax.set_xticks(range(len(families)), [f.replace("_", "\n") for f in families])
+    ax.set_yscale("log")
+    ax.set_ylabel(f"query MSE after {step} steps (K = {k})")
+    ax.legend(loc="upper left", ncol=3, frameon=False, fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def report_figures(
+    params: SinusoidParams,
+    curves: pd.DataFrame,
+    examples: pd.DataFrame,
+    training_logs: dict[str, pd.DataFrame],
+    meta_training_logs: dict[str, pd.DataFrame],
+    long_curves: pd.DataFrame,
+    unrelated: dict,
+    reml_logs: dict[str, pd.DataFrame],
+) -> dict[str, plt.Figure]:
+    """Every sinusoid figure of the report, by file name, from the evaluation tables and training logs."""
+    shots, methods = params.adaptation.shots, list(params.evaluate_fewshot.methods)
+    long = params.evaluate_fewshot.long_finetune
+    extra = {
+        "long_finetune.png": learning_curves(
+            long_curves, list(long.methods), [long.k], xlabel=f"{long.optimizer} steps (lr {long.lr:g})", log_y=True
+        ),
+        "reml_training.png": reml_training(reml_logs),
+        "unrelated.png": unrelated_tasks(unrelated, params.evaluate_fewshot.unrelated_k, params.adaptation.steps),
+    }
+    main = {"curves.png": learning_curves(curves, methods, shots)}
+    for k in shots:
+        main[f"examples_k{k}.png"] = example_fits(examples, k, params.make_figures.example_steps, methods)
+    main["training.png"] = training_curves(training_logs, "train_mse", "training MSE (window mean)")
+    main["meta_training.png"] = training_curves(meta_training_logs, "meta_loss", "meta-loss (query MSE after adapting)")
+    return main | extra

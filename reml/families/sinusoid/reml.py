@@ -1,0 +1,368 @@
+"""REML for sinusoid regression: the family's hooks into the composition MDP (reml.methods.reml.env).
+
+A network is input, ``depth`` hidden and output layers of width 40 from a pool of MLP layers, ReLU
+between them: exactly a :class:`reml.core.nets.MLP` whose parameters are the chosen layers. At the end
+of a training episode it gets ``inner_steps`` of the stated optimiser on the task's support points,
+is scored on its held-out query points, and its layers are written back (``write_back``, ``blend``).
+
+Observation (a flat float32 vector):
+- the task: ``support`` (default) encodes the K support points, sorted by x, as ``k_encode`` rows of
+  (x, y, present) with zero rows after the K-th, so one policy serves every K <= ``k_encode``;
+  ``oracle`` gives the true task parameters instead (as in the thesis; tables label it oracle);
+- the network so far: one-hot of the chosen layers, one-hot of the slot being filled, and two
+  features computed on the *support points*: ``log(1 + current loss)`` and ``log(1 + output scale)``.
+  The current loss of a partial network is the support MSE of its best immediate completion (the
+  layers so far followed by the pool's output layer that fits the support points best); before any
+  layer it is the loss of predicting 0, and for a complete network its own loss. The output scale
+  is the root-mean-square of the last chosen layer's outputs (of x before any layer).
+
+Reward: ``terminal`` gives ``bounded_reward(query loss after inner training)`` at the last step and
+0 before. ``dense`` shapes it with the potential φ (Ng et al. 1999): φ = 0 at the start,
+``bounded_reward`` of the query loss of the support-chosen completion for a partial network, and the
+terminal reward for the finished one; each step pays φ_after − φ_before. The episode return is then
+exactly the terminal reward (the sum telescopes), so both modes rank networks identically, and
+every step's reward lies in [−1, 1].
+
+A trained agent is stored as a directory: ``policy.zip`` (SB3's file), ``policy.safetensors`` (the
+policy weights and everything needed to rebuild the composer: agent, encoding, configs, fine-tuning
+step sizes) and ``pool.safetensors``. Evaluation reads only the safetensors files.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from stable_baselines3.common.callbacks import BaseCallback
+from torch import Tensor
+
+from reml.core.config import ConfigError, from_dict, to_dict
+from reml.core.harness import Adaptation, mse
+from reml.core.io import ArtifactError, check_step_sizes, reading
+from reml.core.nets import MLP, InputKind, Weights
+from reml.core.seeding import generator
+from reml.core.tasks import TaskSet
+from reml.families.sinusoid.baselines import tune_per_k
+from reml.families.sinusoid.config import RemlConfig, SinusoidParams, reml_method
+from reml.families.sinusoid.tasks import SinusoidDistribution
+from reml.methods.config import PpoConfig
+from reml.methods.reml.agents import (
+    Composer,
+    TrainingCurve,
+    load_agent_file,
+    make_agent,
+    restore_agent,
+    save_agent,
+    save_sb3_zip,
+)
+from reml.methods.reml.env import SupervisedCompositionEnv, bounded_reward
+from reml.methods.reml.pool import KINDS, LayerPool, linear_pool, load_pool, save_pool
+
+Encoding = Literal["support", "oracle"]
+RewardMode = Literal["terminal", "dense"]
+
+
+def network_model(pool: LayerPool, n_slots: int) -> MLP:
+    """The MLP a composition of ``n_slots`` layers of ``pool`` makes."""
+    d_in, d_out = pool.parts["input"]["weight"].shape[2], pool.parts["output"]["weight"].shape[1]
+    return MLP((d_in, *[pool.parts["hidden"]["weight"].shape[1]] * (n_slots - 1), d_out))
+
+
+class RegressionCompositionEnv(SupervisedCompositionEnv):
+    """Compose an MLP from ``pool`` for tasks drawn from ``distribution`` (fresh every episode)."""
+
+    n_features = 2  # log(1 + current loss), log(1 + output scale)
+
+    def __init__(
+        self,
+        pool: LayerPool,
+        distribution: SinusoidDistribution,
+        depth: int = 3,
+        k_support: int | Sequence[int] = 10,
+        k_query: int = 10,
+        inner_optimizer: Literal["sgd", "adam"] = "adam",
+        inner_lr: float = 0.005,
+        inner_steps: int = 10,
+        encoding: Encoding = "support",
+        reward: RewardMode = "terminal",
+        reward_scale: float = 1.0,
+        write_back: bool = True,
+        blend: float = 1.0,
+        k_encode: int | None = None,
+    ) -> None:
+        if depth < 1 or depth > pool.n_hidden:
+            raise ValueError(f"depth must be in [1, {pool.n_hidden}] (the pool's hidden layers), got {depth}")
+        if encoding not in ("support", "oracle"):
+            raise ValueError(f"encoding must be 'support' or 'oracle', got {encoding!r}")
+        if reward not in ("terminal", "dense"):
+            raise ValueError(f"reward must be 'terminal' or 'dense', got {reward!r}")
+        self.encoding = encoding
+        self.reward_mode = reward
+        self._potential = 0.0
+        n_slots = depth + 2
+        super().__init__(
+            pool, n_slots, distribution, network_model(pool, n_slots), mse, k_support, k_query,
+            Adaptation(inner_optimizer, inner_lr, inner_steps), reward_scale, write_back, blend, k_encode,
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ hooks
+
+    def _task_dim(self) -> int:
+        return 3 * self.k_encode if self.encoding == "support" else len(self.distribution.param_names)
+
+    def _begin_training_task(self) -> None:
+        self._potential = 0.0
+        super()._begin_training_task()
+
+    def _begin_test_task(self, options: dict[str, Any]) -> None:
+        self._potential = 0.0
+        super()._begin_test_task(options)
+        if self.encoding == "oracle":
+            if "task_params" not in options:
+                raise ValueError("the oracle encoding needs options['task_params'] to compose for a task")
+            self._task["task_params"] = options["task_params"]
+
+    def _finish(self, info: dict[str, Any]) -> float:
+        return self._pay(super()._finish(info))
+
+    def _step_reward(self) -> float:
+        return self._pay(self._partial_potential()) if self.reward_mode == "dense" else 0.0
+
+    def _pay(self, potential: float) -> float:
+        """The reward for reaching ``potential``: itself (terminal) or its change (dense, potential-shaped)."""
+        if self.reward_mode == "terminal":
+            return potential
+        reward, self._potential = potential - self._potential, potential
+        return reward
+
+    def _features(self, x: Tensor) -> Tensor:
+        """Outputs of the chosen layers (input and hidden; ReLU after each) on points ``x``."""
+        h = x
+        for index in self._chosen[: self.n_slots - 1]:
+            layer = self.pool.layer(index)
+            h = torch.relu(torch.nn.functional.linear(h, layer["weight"], layer["bias"]))
+        return h
+
+    def _completions(self, x: Tensor) -> Tensor:
+        """(n_output, m, 1): the partial network followed by each output layer of the pool."""
+        h = self._features(x)
+        heads = self.pool.parts["output"]
+        return torch.einsum("mw,odw->omd", h, heads["weight"]) + heads["bias"][:, None, :]
+
+    def _best_completion(self) -> int:
+        """Which output layer (local index) completes the partial network best on the support points."""
+        errors = ((self._completions(self._task["support_x"]) - self._task["support_y"]) ** 2).mean(dim=(1, 2))
+        return int(errors.argmin())
+
+    def _partial_potential(self) -> float:
+        """Dense-reward potential of a partial network: reward of its support-chosen completion's query loss."""
+        with torch.no_grad():
+            prediction = self._completions(self._task["query_x"])[self._best_completion()]
+            return bounded_reward(mse(prediction, self._task["query_y"]).item(), self.reward_scale)
+
+    def _network_features(self) -> Tensor:
+        """log(1 + current support loss), log(1 + output scale); see the module docstring."""
+        x, y = self._task["support_x"], self._task["support_y"]
+        with torch.no_grad():
+            if not self._chosen:
+                loss, out = (y**2).mean(), x
+            elif len(self._chosen) < self.n_slots:
+                completions = self._completions(x)
+                loss = ((completions - y) ** 2).mean(dim=(1, 2)).min()
+                out = self._features(x)
+            else:
+                out = self.model(self.network_params(self._chosen), x)
+                loss = mse(out, y)
+            scale = out.pow(2).mean().sqrt()
+        return torch.stack([loss, scale]).clamp(max=1e6).log1p()
+
+    def _task_encoding(self) -> Tensor:
+        if self.encoding == "oracle":
+            return self._task["task_params"]
+        x, y = self._task["support_x"][:, 0], self._task["support_y"][:, 0]
+        order = torch.argsort(x)  # a fixed order, so the encoding does not depend on sampling order
+        task = torch.zeros(self.k_encode, 3)
+        task[: len(x)] = torch.stack([x[order], y[order], torch.ones(len(x))], dim=1)
+        return task.flatten()
+
+
+def create_pool(cfg: RemlConfig, generator: torch.Generator) -> LayerPool:
+    p = cfg.pool
+    return linear_pool(1, p.width, 1, p.n_input, p.n_hidden, p.n_output, generator)
+
+
+def make_env(
+    pool: LayerPool,
+    cfg: RemlConfig,
+    distribution: SinusoidDistribution,
+    shots: Sequence[int],
+    encoding: str,
+    write_back: bool | None = None,
+) -> RegressionCompositionEnv:
+    """The composition environment of ``cfg``; training tasks draw K from ``shots`` every episode."""
+    return RegressionCompositionEnv(
+        pool,
+        distribution,
+        depth=cfg.depth,
+        k_support=tuple(shots),
+        k_query=cfg.k_query,
+        inner_optimizer=cfg.inner_optimizer,
+        inner_lr=cfg.inner_lr,
+        inner_steps=cfg.inner_steps,
+        encoding=encoding,  # type: ignore[arg-type]
+        reward=cfg.reward,
+        reward_scale=cfg.reward_scale,
+        write_back=cfg.write_back if write_back is None else write_back,
+        blend=cfg.blend,
+    )
+
+
+@dataclass
+class RegressionComposer(Composer):
+    """A trained agent and its pool, composing one network per task from the task's support points
+    (and, for the oracle encoding, its true parameters), scored by the harness like a checkpoint."""
+
+    encoding: str = "support"
+    step_sizes: dict[int, float] = field(default_factory=dict)  # K -> test-time step size
+    info: dict[str, Any] = field(default_factory=dict)
+    inputs: InputKind = "x"
+    invalid_rates: dict[int, float] = field(default_factory=dict)  # K -> remapped choices when last composed
+
+    @property
+    def method(self) -> str:
+        return reml_method(self.agent, self.encoding)
+
+    @property
+    def pool(self) -> LayerPool:
+        return self.env.pool
+
+    @property
+    def model(self) -> MLP:
+        return self.env.model
+
+    def step_size(self, k: int) -> float:
+        if k not in self.step_sizes:
+            raise ArtifactError(f"the {self.method} agent has step sizes for K in {sorted(self.step_sizes)}, not {k}")
+        return self.step_sizes[k]
+
+    def initial_params(self, tasks: TaskSet) -> tuple[Weights, bool]:
+        """Per-task initial parameters, stacked along a leading task dimension (second value: True).
+
+        Reads the tasks' support points only (and, for the oracle encoding, their true parameters);
+        query points are never touched.
+        """
+        composed = self.compose(self._options(tasks, i) for i in range(len(tasks)))
+        self.invalid_rates[tasks.k_max] = composed.invalid_rate
+        return composed.params, True
+
+    def _options(self, tasks: TaskSet, i: int) -> dict[str, Any]:
+        options: dict[str, Any] = {"support": (tasks.support_x[i], tasks.support_y[i])}
+        if self.encoding == "oracle":
+            options["task_params"] = tasks.task_params[i]
+        return options
+
+
+class Checkpoints(BaseCallback):
+    """Every ``every`` timesteps, the SB3 policy zip and the pool go to ``directory/step<N>/``."""
+
+    def __init__(self, env: RegressionCompositionEnv, directory: Path, every: int) -> None:
+        super().__init__()
+        self.env, self.directory, self.every = env, directory, every
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps % self.every == 0:
+            out = self.directory / f"step{self.num_timesteps}"
+            out.mkdir(parents=True, exist_ok=True)
+            save_sb3_zip(self.model, out / "policy.zip")
+            save_pool(out / "pool.safetensors", self.env.pool, _pool_meta(self.env.pool, {}))
+        return True
+
+
+def _pool_meta(pool: LayerPool, config: dict[str, Any]) -> dict[str, Any]:
+    return {"kinds": {k: [pool.indices(k).start, pool.indices(k).stop] for k in KINDS}, "config": config}
+
+
+def train(
+    params: SinusoidParams, agent: str, encoding: str, seed: int, val_tasks: TaskSet, directory: Path
+) -> list[dict[str, float]]:
+    """Train one REML agent and its pool (``train_reml``), then tune its test-time step size per K on the
+    validation tasks; the agent, its pool and checkpoints go to ``directory``. Returns the training curve.
+
+    Training tasks are drawn fresh from the training distribution every episode (K drawn from
+    ``adaptation.shots``); the validation tasks only tune the step sizes, after training.
+    """
+    cfg, reml_cfg, shots = params.train_reml, params.reml, params.adaptation.shots
+    if max(shots) > val_tasks.k_max:
+        raise ConfigError(
+            f"adaptation.shots: K = {max(shots)} exceeds the {val_tasks.k_max} points of the validation tasks"
+        )
+    distribution = SinusoidDistribution.of(params.sinusoid)
+    pool = create_pool(reml_cfg, generator(seed, "reml/pool"))  # same initial pool for every agent
+    env = make_env(pool, reml_cfg, distribution, shots, encoding)
+    algorithm = make_agent(agent, env, cfg.ppo, seed)
+    curve = TrainingCurve(cfg.log_every)
+    start = time.perf_counter()
+    algorithm.learn(
+        cfg.timesteps,
+        callback=[curve, Checkpoints(env, directory / "checkpoints", cfg.checkpoint_every)],
+        progress_bar=sys.stdout.isatty(),
+    )
+    seconds = time.perf_counter() - start
+    print(f"{agent} ({encoding}, seed {seed}): {cfg.timesteps} timesteps in {seconds:.1f} s "
+          f"({cfg.timesteps / seconds:.0f}/s)")  # fmt: skip
+    for row in curve.rows[:: max(1, len(curve.rows) // 5)] + curve.rows[-1:]:
+        print("  " + ", ".join(f"{k} {v:g}" for k, v in row.items()))
+
+    frozen = make_env(env.pool, reml_cfg, distribution, shots, encoding, write_back=False)
+    composer = RegressionComposer(agent, algorithm, frozen, encoding)
+    step_sizes, tuning = tune_per_k(composer.model, composer.initial_params, "x", val_tasks, params.adaptation)
+    assert composer.pool is env.pool, "composing for validation tasks must not modify the pool"
+    composer.step_sizes = step_sizes
+    info = {
+        "seed": seed,
+        "timesteps": cfg.timesteps,
+        "step_size_tuning": tuning,
+        "pool_chosen": env.pool.chosen.tolist(),
+    }
+    save_composer(directory, composer, reml_cfg, cfg.ppo, shots, info)
+    print(f"test-time step sizes (tuned on validation tasks): {step_sizes}; config {to_dict(cfg.ppo)}")
+    return curve.rows
+
+
+def save_composer(
+    directory: Path, composer: RegressionComposer, cfg: RemlConfig, ppo: PpoConfig, shots: Sequence[int],
+    info: dict[str, Any],
+) -> None:  # fmt: skip
+    """``directory``: the agent's policy (``policy.zip``, ``policy.safetensors``: weights, configs, step sizes,
+    ``info``) and its pool (``pool.safetensors``)."""
+    meta = {
+        "agent": composer.agent,
+        "encoding": composer.encoding,
+        "reml": to_dict(cfg),
+        "ppo": to_dict(ppo),
+        "shots": list(shots),
+        "step_sizes": {str(k): lr for k, lr in sorted(composer.step_sizes.items())},
+        "info": info,
+    }
+    save_agent(directory, composer.algorithm, meta)
+    save_pool(directory / "pool.safetensors", composer.pool, _pool_meta(composer.pool, to_dict(cfg)))
+
+
+def load_composer(directory: str | Path, distribution: SinusoidDistribution, made_by: str) -> RegressionComposer:
+    """Rebuild a trained agent from its safetensors files (weights only: nothing is unpickled)."""
+    directory = Path(directory)
+    path, state, meta = load_agent_file(directory, made_by)
+    pool, _ = load_pool(directory / "pool.safetensors", made_by)
+    with reading(path, "REML agent", made_by):
+        cfg = from_dict(RemlConfig, meta["reml"], "reml")
+        ppo = from_dict(PpoConfig, meta["ppo"], "ppo")
+        env = make_env(pool, cfg, distribution, meta["shots"], meta["encoding"], write_back=False)
+        step_sizes = {int(k): float(v) for k, v in meta["step_sizes"].items()}
+    check_step_sizes(path, step_sizes)
+    algorithm = restore_agent(meta["agent"], env, ppo, state, path, made_by)
+    return RegressionComposer(meta["agent"], algorithm, env, meta["encoding"], step_sizes, meta["info"])

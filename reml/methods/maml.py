@@ -1,0 +1,115 @@
+"""MAML and first-order MAML (Finn, Abbeel & Levine 2017, Alg. 2), vmapped over the meta-batch.
+
+The inner loop is ``steps`` SGD steps with step size α on a task's support set (the harness's own
+update rule, :func:`reml.core.harness.updates`); the meta-objective is the query loss of the adapted
+parameters, averaged over tasks (Eq. 1 of the paper):
+
+    min_θ  1/B Σ_i  L_query,i( θ − α ∇_θ L_support,i(θ) )
+
+``torch.func.grad`` of that objective differentiates through the inner update (second order, the
+Hessian-vector products of Eq. 1); ``first_order=True`` detaches the inner gradient, which drops
+them (FOMAML, Sec. 5.2). The whole meta-batch goes through one ``vmap`` instead of a loop over tasks.
+Any family whose tasks are a :class:`~reml.core.tasks.TaskSet` can use it (sinusoids, classification).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch.func import grad_and_value, vmap
+
+from reml.core.harness import Adaptation, Loss, Model, adapt, mse, sgd_step
+from reml.core.nets import Weights
+from reml.core.tasks import TaskDistribution, TaskSet
+from reml.methods.config import MamlConfig
+
+
+@dataclass(frozen=True)
+class MetaBatches:
+    """Where meta-training tasks come from: ``size`` fresh tasks per meta-update, each with ``k_support``
+    support and ``k_query`` query examples, drawn from ``distribution`` by ``generator`` only (so the
+    fixed validation and test tasks are never seen)."""
+
+    distribution: TaskDistribution
+    size: int
+    k_support: int
+    k_query: int
+    generator: torch.Generator
+
+    def sample(self) -> TaskSet:
+        return self.distribution.sample(self.size, self.k_support, self.k_query, self.generator)
+
+
+def maml_meta_loss(
+    model: Model, params: Weights, batch: TaskSet, lr: float, steps: int, first_order: bool, loss: Loss = mse
+) -> Tensor:
+    """Mean post-adaptation query loss over a meta-batch of tasks (support (B, K, ·), query (B, Q, ·))."""
+
+    inner = Adaptation("sgd", lr, steps)
+
+    def task_loss(sx: Tensor, sy: Tensor, qx: Tensor, qy: Tensor) -> Tensor:
+        adapted = adapt(model, params, sx, sy, inner, loss, first_order)
+        return loss(model(adapted, qx), qy)
+
+    return vmap(task_loss)(batch.support_x, batch.support_y, batch.query_x, batch.query_y).mean()
+
+
+def maml_meta_gradient(
+    model: Model, params: Weights, batch: TaskSet, lr: float, steps: int, first_order: bool, loss: Loss = mse
+) -> tuple[Weights, Tensor]:
+    """(∇_θ meta-loss, meta-loss) for one meta-batch."""
+    return grad_and_value(lambda p: maml_meta_loss(model, p, batch, lr, steps, first_order, loss))(params)
+
+
+def maml_meta_gradient_loop(
+    model: Model, params: Weights, batch: TaskSet, lr: float, steps: int, first_order: bool, loss: Loss = mse
+) -> tuple[Weights, Tensor]:
+    """Reference implementation of :func:`maml_meta_gradient`: a Python loop over tasks with
+    ``torch.autograd.grad(create_graph=True)``. For the tests and the benchmark only: it is the slow,
+    obviously-correct way.
+    """
+    leaves = {k: v.detach().requires_grad_() for k, v in params.items()}
+    total = torch.zeros(())
+    for i in range(len(batch)):
+        adapted = leaves
+        for _ in range(steps):
+            support_loss = loss(model(adapted, batch.support_x[i]), batch.support_y[i])
+            grads = torch.autograd.grad(support_loss, list(adapted.values()), create_graph=not first_order)
+            adapted = sgd_step(adapted, dict(zip(adapted, grads, strict=True)), lr)
+        total = total + loss(model(adapted, batch.query_x[i]), batch.query_y[i])
+    meta_loss = total / len(batch)
+    meta_grads = torch.autograd.grad(meta_loss, list(leaves.values()))
+    return dict(zip(leaves, meta_grads, strict=True)), meta_loss.detach()
+
+
+MetaGradient = Callable[[Model, Weights, TaskSet, float, int, bool, Loss], tuple[Weights, Tensor]]
+
+
+class Maml:
+    """MAML's meta-training state: the shared initialisation, updated by Adam on the meta-gradient of one
+    fresh meta-batch per :meth:`step` (``cfg.first_order``: FOMAML)."""
+
+    def __init__(
+        self, model: Model, init: Weights, cfg: MamlConfig, loss: Loss, meta_gradient: MetaGradient | None = None
+    ) -> None:
+        self.model, self.cfg, self.loss = model, cfg, loss
+        self.meta_gradient = meta_gradient or maml_meta_gradient  # the loop reference, for the benchmark
+        self.params = {k: v.requires_grad_() for k, v in init.items()}
+        self.optimizer = torch.optim.Adam(self.params.values(), lr=cfg.meta_lr)
+
+    def step(self, batch: TaskSet, iteration: int) -> float:
+        """One meta-update; returns the meta-loss (the post-adaptation query loss of the batch)."""
+        c = self.cfg
+        current = {k: v.detach() for k, v in self.params.items()}  # views: Adam updates them in place
+        grads, meta_loss = self.meta_gradient(self.model, current, batch, c.inner_lr, c.inner_steps, c.first_order,
+                                              self.loss)  # fmt: skip
+        for k, p in self.params.items():
+            p.grad = grads[k]
+        self.optimizer.step()
+        return meta_loss.item()
+
+    def weights(self) -> Weights:
+        return {k: v.detach() for k, v in self.params.items()}

@@ -1,0 +1,29 @@
+"""One entry point for the supervised meta-learners: the settings decide which algorithm trains.
+
+``maml`` and ``fomaml`` are :class:`~reml.methods.config.MamlConfig` (``first_order`` tells them
+apart), ``reptile`` a :class:`~reml.methods.config.ReptileConfig`; every family that meta-trains on
+a :class:`~reml.core.tasks.TaskSet` distribution (sinusoids, classification) calls :func:`meta_train`.
+"""
+
+from __future__ import annotations
+
+from reml.core.harness import Loss
+from reml.core.nets import Network, Weights
+from reml.core.traininglog import TrainingLog, training_loop
+from reml.methods.config import MamlConfig, ReptileConfig
+from reml.methods.maml import Maml, MetaBatches
+from reml.methods.reptile import Reptile
+
+
+def meta_train(
+    model: Network, cfg: MamlConfig | ReptileConfig, batches: MetaBatches, loss: Loss, log_every: int, desc: str
+) -> tuple[Weights, TrainingLog]:
+    """Meta-train ``model`` from its initialisation, drawn from the batches' generator before any task,
+    for ``cfg.iterations`` meta-updates of a fresh meta-batch each; the log's column is ``meta_loss``,
+    the post-adaptation query loss of the training tasks."""
+    init = model.init(batches.generator)
+    learner = Reptile(model, init, cfg, loss) if isinstance(cfg, ReptileConfig) else Maml(model, init, cfg, loss)
+    log = training_loop(
+        cfg.iterations, lambda it: learner.step(batches.sample(), it), TrainingLog("meta_loss", every=log_every), desc
+    )
+    return learner.weights(), log

@@ -1,0 +1,48 @@
+"""The rl section of params.yaml: each bad value named by its key; committed run params still load."""
+
+import pytest
+
+from tests.helpers import REPO
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda r: r.update(run=["hopper"]), r"rl\.run: \['hopper'\] have no budget under rl\.families"),
+        (lambda r: r["families"].update(hopper=r["families"]["ant_dir"]), r"rl\.families: unknown \['hopper'\]"),
+        (lambda r: r["families"]["navigation2d"].update(meta_batch=0), r"rl\.families\.navigation2d\.meta_batch: must"),
+        (lambda r: r["evaluate"].update(step_sizes=[]), r"rl\.evaluate\.step_sizes: must list at least one"),
+        (lambda r: r["maml_trpo"].update(ls_ratio=1.5), r"rl\.maml_trpo\.ls_ratio: must be in \(0, 1\)"),
+        (lambda r: r["maml_trpo"].update(threads=0), r"rl\.maml_trpo\.threads: must be >= 1, got 0"),
+        (lambda r: r["sampler"].update(n_envs=5), r"rl\.sampler\.n_envs: must be a multiple of workers \(2\)"),
+        (lambda r: r["sampler"].update(pin_workers="yes"), r"rl\.sampler\.pin_workers: got 'yes'; allowed"),
+        (lambda r: r["sampler"].update(pin_workers=1), r"rl\.sampler\.pin_workers: got 1; allowed: true, false"),
+        (lambda r: r["reml"].update(agent="dqn"), r"rl\.reml\.agent: must be one of \['reml_ppo'"),
+        (lambda r: r["families"]["cheetah_dir"].update(return_scale=0), r"rl\.families\.cheetah_dir\.return_scale"),
+        (
+            lambda r: r["families"]["cheetah_vel"].update(reml_episodes=100),
+            r"rl\.families\.cheetah_vel\.reml_episodes: must be a multiple of 30 .*got 100; e\.g\. 90 or 120",
+        ),
+        (lambda r: r.update(gamma=0), r"rl\.gamma: must be in \(0, 1\]"),
+    ],
+)
+def test_bad_rl_params_are_named(params_copy, edit, message):
+    import yaml
+
+    from reml.families.rl import config
+
+    data = yaml.safe_load(params_copy.read_text())
+    edit(data["rl"])
+    params_copy.write_text(yaml.safe_dump(data))
+    with pytest.raises(ValueError, match=message):
+        config.load(params_copy)
+
+
+def test_the_paper_cheetah_dir_run_params_still_load():
+    """The README reruns that run with `cp reports/paper_cheetah_dir/params-used.yaml params.yaml`: the file
+    must keep up with keys added since (each added with the value that reproduces the run)."""
+    from reml.families.rl import config
+
+    cfg = config.load(REPO / "reports/paper_cheetah_dir/params-used.yaml").rl
+    assert cfg.run == ("cheetah_dir",) and cfg.family("cheetah_dir").iterations == 60
+    assert cfg.maml_trpo.threads == 1  # that run's meta-update ran on one thread

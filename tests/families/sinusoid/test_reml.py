@@ -1,0 +1,167 @@
+"""Sinusoid REML agents: the three SB3 algorithms train deterministically, save and load without pickle,
+and compose for test tasks from the support points alone with the pool left bit-identical."""
+
+import math
+import subprocess
+import sys
+import zipfile
+
+import pytest
+import torch
+
+from reml.core.harness import Adaptation, score
+from reml.core.io import ArtifactError
+from reml.core.seeding import configure_torch, generator
+from reml.core.tasks import TaskSet
+from reml.families.sinusoid.config import RemlConfig
+from reml.families.sinusoid.reml import RegressionComposer, load_composer, make_env, save_composer
+from reml.families.sinusoid.tasks import SinusoidDistribution
+from reml.methods.config import REML_AGENTS, PoolConfig, PpoConfig
+from reml.methods.reml.agents import TrainingCurve, make_agent
+from reml.methods.reml.pool import linear_pool, pool_tensors
+from tests.helpers import REPO
+
+SHOTS = (5, 10)
+CFG = RemlConfig(
+    pool=PoolConfig(width=8, n_input=2, n_hidden=5, n_output=2),
+    depth=3,
+    k_query=10,
+    inner_optimizer="adam",
+    inner_lr=0.005,
+    inner_steps=3,
+    reward="terminal",
+    reward_scale=1.0,
+    write_back=True,
+    blend=1.0,
+)
+PPO_CFG = PpoConfig(learning_rate=3e-4, clip_range=0.2, n_steps=40, batch_size=20, n_epochs=2, gamma=0.99, ent_coef=0.0)
+
+
+def train(agent, encoding="support", seed=0, timesteps=80):
+    configure_torch()
+    pool = linear_pool(1, 8, 1, 2, 5, 2, generator(seed, "agents-test"))
+    env = make_env(pool, CFG, SinusoidDistribution(), SHOTS, encoding)
+    algorithm = make_agent(agent, env, PPO_CFG, seed)
+    curve = TrainingCurve(log_every=40)
+    algorithm.learn(timesteps, callback=curve)
+    eval_env = make_env(env.pool, CFG, SinusoidDistribution(), SHOTS, encoding, write_back=False)
+    return RegressionComposer(agent, algorithm, eval_env, encoding, step_sizes={5: 0.01, 10: 0.01}), curve
+
+
+def pool_state(pool):
+    return {k: v.clone() for k, v in pool_tensors(pool).items()}
+
+
+def save(directory, composer, info):
+    save_composer(directory, composer, CFG, PPO_CFG, SHOTS, info)
+
+
+def sample_tasks(n=6, k=10, seed=9):
+    return SinusoidDistribution().sample(n, k, 15, generator(seed, "agents-test/tasks"))
+
+
+@pytest.mark.parametrize("agent", REML_AGENTS)
+def test_same_seed_same_agent_pool_and_curve(agent):
+    (a, curve_a), (b, curve_b) = train(agent), train(agent)
+    for x, y in zip(a.algorithm.policy.parameters(), b.algorithm.policy.parameters(), strict=True):
+        assert torch.equal(x, y)
+    assert all(torch.equal(t, pool_state(b.pool)[n]) for n, t in pool_state(a.pool).items())
+    assert curve_a.rows == curve_b.rows and len(curve_a.rows) == 2
+    row = curve_a.rows[-1]
+    assert row["timesteps"] == 80 and 0 < row["episode_reward"] <= 1 and row["built_loss"] > 0
+    if agent == "reml_maskable":
+        assert row["invalid_rate"] == 0  # masks: an invalid layer is never chosen
+    assert a.pool.trained.sum() > 0  # write-back happened during training
+
+
+@pytest.mark.parametrize("agent", REML_AGENTS)
+def test_composing_reads_support_only_and_leaves_the_pool_bit_identical(agent):
+    composer, _ = train(agent)
+    tasks = sample_tasks()
+    before = pool_state(composer.pool)
+    params, per_task = composer.initial_params(tasks)
+    # Poison the query points: composing must not change, and scoring must then be NaN (so it read them).
+    poisoned = TaskSet(
+        tasks.support_x, tasks.support_y, torch.full_like(tasks.query_x, math.nan),
+        torch.full_like(tasks.query_y, math.nan), tasks.task_params, tasks.param_names,
+    )  # fmt: skip
+    params_poisoned, _ = composer.initial_params(poisoned)
+    assert per_task and all(torch.equal(params[k], params_poisoned[k]) for k in params)
+    assert all(v.shape[0] == len(tasks) for v in params.values())
+    assert all(torch.equal(t, pool_state(composer.pool)[n]) for n, t in before.items())
+    curve = score(composer.model, params, tasks, Adaptation("sgd", 0.01, 2), per_task=True)
+    assert torch.isfinite(curve.per_task).all()
+    assert torch.isnan(
+        score(composer.model, params, poisoned, Adaptation("sgd", 0.01, 2), per_task=True).per_task
+    ).all()
+    # Deterministic policy: composing twice gives the same networks; each network is the pool's own layers.
+    again, _ = composer.initial_params(tasks)
+    assert all(torch.equal(params[k], again[k]) for k in params)
+    layers, _ = composer.choose({"support": (tasks.support_x[0], tasks.support_y[0])})
+    expected = composer.pool.network(layers)
+    assert all(torch.equal(params[k][0], expected[k]) for k in expected)
+
+
+def test_per_task_scoring_matches_scoring_each_task_alone():
+    composer, _ = train("reml_maskable")
+    tasks = sample_tasks(n=4)
+    params, _ = composer.initial_params(tasks)
+    together = score(composer.model, params, tasks, Adaptation("sgd", 0.01, 3), per_task=True).per_task
+    for i in range(len(tasks)):
+        alone = score(composer.model, {k: v[i] for k, v in params.items()}, tasks.subset(slice(i, i + 1)),
+                      Adaptation("sgd", 0.01, 3)).per_task  # fmt: skip
+        torch.testing.assert_close(together[i], alone[0])
+
+
+def test_oracle_composer_reads_the_task_parameters():
+    composer, _ = train("reml_ppo", encoding="oracle")
+    tasks = sample_tasks()
+    params, _ = composer.initial_params(tasks)
+    assert composer.method == "reml_ppo_oracle" and all(v.shape[0] == len(tasks) for v in params.values())
+
+
+@pytest.mark.parametrize("agent", REML_AGENTS)
+def test_save_and_load_round_trip_composes_identically(agent, tmp_path):
+    composer, _ = train(agent)
+    save(tmp_path / "run", composer, {"seed": 0})
+    assert {p.name for p in (tmp_path / "run").iterdir()} == {"policy.zip", "policy.safetensors", "pool.safetensors"}
+    again, _ = train(agent)  # the same seed, trained and saved later: byte-identical files (stable DVC hashes)
+    save(tmp_path / "again", again, {"seed": 0})
+    for name in ("policy.zip", "policy.safetensors", "pool.safetensors"):
+        assert (tmp_path / "run" / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
+    loaded = load_composer(tmp_path / "run", SinusoidDistribution(), "train_reml@x")
+    assert loaded.step_sizes == composer.step_sizes and loaded.info == {"seed": 0}
+    tasks = sample_tasks()
+    a, _ = composer.initial_params(tasks)
+    b, _ = loaded.initial_params(tasks)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_loading_a_missing_or_corrupt_agent_names_the_file(tmp_path):
+    with pytest.raises(ArtifactError, match=r"policy\.safetensors: not found.*train_reml@r"):
+        load_composer(tmp_path / "r", SinusoidDistribution(), "train_reml@r")
+    composer, _ = train("reml_ppo")
+    save(tmp_path / "r", composer, {})
+    (tmp_path / "r" / "policy.safetensors").write_bytes(b"garbage")
+    with pytest.raises(ArtifactError, match=r"policy\.safetensors: not a valid REML agent"):
+        load_composer(tmp_path / "r", SinusoidDistribution(), "train_reml@r")
+
+
+SAVE_IN_A_NEW_PROCESS = """
+import sys
+from pathlib import Path
+from tests.families.sinusoid.test_reml import save, train
+composer, _ = train("reml_maskable", timesteps=40)
+save(Path(sys.argv[1]), composer, {})
+"""
+
+
+def test_saved_agent_is_byte_identical_across_processes(tmp_path):
+    """SB3 writes memory addresses and times into its zip; a new process must still give the same bytes."""
+    for name in ("a", "b"):
+        subprocess.run([sys.executable, "-c", SAVE_IN_A_NEW_PROCESS, str(tmp_path / name)], cwd=REPO, check=True,
+                       capture_output=True)  # fmt: skip
+    for name in ("policy.zip", "policy.safetensors", "pool.safetensors"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    with zipfile.ZipFile(tmp_path / "a" / "policy.zip") as z:
+        assert b" at 0x" not in z.read("data")

@@ -1,0 +1,159 @@
+"""The DVC pipeline: one script per stage, named after it; declared dependencies are complete; and the
+whole thing runs end to end on the tiny profile."""
+
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import yaml
+
+from reml.families.sinusoid.config import METHOD_NAMES, ORACLE_METHODS
+from tests.helpers import BIN, REPO, copy_repo
+
+PACKAGES = ("reml",)
+IMPORTED_MODULES = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("stage_under_test", sys.argv[1])
+spec.loader.exec_module(importlib.util.module_from_spec(spec))
+for module in list(sys.modules.values()):
+    print(getattr(module, "__file__", None) or "")
+"""
+
+
+def stages():
+    return yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+
+
+def stage_run_names(repo):
+    """Names DVC runs under, with matrices expanded against the repository's params (`s@a-b-c`)."""
+    listed = dvc("stage", "list", "--name-only", cwd=repo)
+    assert listed.returncode == 0, listed.stderr
+    return listed.stdout.split()
+
+
+@pytest.mark.parametrize("name", sorted(stages()))
+def test_every_imported_package_module_is_a_declared_dependency(name):
+    """A stage whose code changes must rerun: every reml module it imports is in its deps. Its script is
+    named after it."""
+    stage = stages()[name]
+    script = stage["cmd"].split()[1]  # "python stages/<script>.py ..."
+    assert script == f"stages/{name}.py", f"stage {name} runs {script}"
+    assert script in stage["deps"], f"{name}: {script} is not a dependency"
+    files = subprocess.run(
+        [sys.executable, "-c", IMPORTED_MODULES, str(REPO / script)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    imported = {os.path.relpath(f, REPO) for f in files if f.startswith(str(REPO))}
+    imported = {f for f in imported if f.split(os.sep)[0] in PACKAGES and not f.endswith("__init__.py")}
+    deps = [d for d in stage["deps"] if isinstance(d, str)]
+    missing = [f for f in sorted(imported) if not any(f == d or f.startswith(d.rstrip("/") + "/") for d in deps)]
+    assert not missing, f"stage {name} imports {missing} but dvc.yaml does not list them in its deps"
+
+
+def dvc(*args, cwd):
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run([str(BIN / "dvc"), *args], cwd=cwd, capture_output=True, text=True, env=env)
+
+
+@pytest.mark.slow
+def test_tiny_profile_end_to_end(tmp_path):
+    """`dvc repro` on the tiny profile in a fresh copy: every output exists and is finite, and a second
+    `dvc repro` runs nothing."""
+    repo = copy_repo(tmp_path / "repo")
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "copy", "--no-gpg-sign"]):
+        subprocess.run(cmd, cwd=repo, check=True, capture_output=True,
+                       env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+                            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"})  # fmt: skip
+    switch = subprocess.run([sys.executable, "-m", "reml", "profile", "tiny"], cwd=repo, capture_output=True, text=True)
+    assert switch.returncode == 0, switch.stderr
+
+    first = dvc("repro", cwd=repo)
+    assert first.returncode == 0, first.stdout + first.stderr
+    names = stage_run_names(repo)
+    reml_runs = [
+        f"train_reml@{a}-{e}-0" for e in ("support", "oracle") for a in ("reml_ppo", "reml_maskable", "reml_lstm")
+    ]
+    assert set(reml_runs) <= set(names), names
+    for name in names:
+        assert f"Running stage '{name}'" in first.stdout, f"{name} did not run"
+
+    reports = repo / "reports"
+    metrics = json.loads((reports / "metrics" / "sinusoid.json").read_text())
+    assert set(metrics) == set(METHOD_NAMES)
+    for method, by_k in metrics.items():
+        assert set(by_k) == {"k5", "k10", "k20"}
+        for leaves in by_k.values():
+            assert set(leaves) == {f"{m}_step{s}" for m in ("mse", "ci95") for s in (0, 1, 10)}
+            assert all(math.isfinite(v) for v in leaves.values()), method
+    curves = pd.read_csv(reports / "curves" / "sinusoid.csv")
+    assert list(curves.step) == list(range(11)) and curves.notna().all().all()
+    unrelated = json.loads((reports / "metrics" / "sinusoid_unrelated.json").read_text())
+    assert set(unrelated) == {"in_distribution", "lines", "quadratics", "sinusoid_large_amplitude",
+                              "sinusoid_double_frequency"}  # fmt: skip
+    for by_method in unrelated.values():
+        assert set(by_method) == set(METHOD_NAMES) - set(ORACLE_METHODS)
+    long = pd.read_csv(reports / "curves" / "sinusoid_long_finetune.csv")
+    assert list(long.step) == list(range(101)) and long.notna().all().all()
+    figures = sorted(p.name for p in (reports / "figures" / "sinusoid").iterdir())
+    assert figures == [
+        "curves.png", "examples_k10.png", "examples_k20.png", "examples_k5.png", "long_finetune.png",
+        "meta_training.png", "reml_training.png", "training.png", "unrelated.png",
+    ]  # fmt: skip
+    assert all((reports / "figures" / "sinusoid" / f).stat().st_size > 1000 for f in figures)
+    classification = json.loads((reports / "metrics" / "classification.json").read_text())
+    assert set(classification) == {"glyphs"}
+    assert set(classification["glyphs"]) == {
+        "scratch",
+        "pretrained",
+        "maml",
+        "fomaml",
+        "reptile",
+        "reml_ppo",
+        "reml_lstm",
+    }
+    for by_setting in classification["glyphs"].values():
+        assert set(by_setting) == {"5w1s", "5w5s"}
+        for leaves in by_setting.values():
+            assert set(leaves) == {f"{m}_step{s}" for m in ("acc", "ci95") for s in (0, 1, 2)}
+            assert all(0 <= leaves[f"acc_step{s}"] <= 1 for s in (0, 1, 2))
+    assert (reports / "figures" / "classification" / "accuracy.png").stat().st_size > 1000
+    rl = json.loads((reports / "metrics" / "rl.json").read_text())
+    assert set(rl) == {"navigation2d", "cheetah_dir"}
+    for by_method in rl.values():
+        assert set(by_method) == {"scratch", "pretrained", "oracle", "maml_trpo", "reml_maskable"}
+        for leaves in by_method.values():
+            assert set(leaves) == {f"{m}_step{s}" for m in ("return", "ci95") for s in range(4)}
+            assert all(math.isfinite(v) for v in leaves.values())
+    # A checkpoint records only the params its stage declares, so its bytes in dvc.lock follow them.
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    rl_methods = json.loads((repo / "results" / "rl" / "methods.json").read_text())["families"]
+    for family in rl:
+        maml_config = rl_methods[family]["methods"]["maml_trpo"]["training"]
+        assert set(maml_config) == set(params["rl"]["maml_trpo"]) | {"iterations", "meta_batch", "rollouts"}
+    rl_curves = pd.read_csv(reports / "curves" / "rl.csv")
+    assert list(rl_curves.step) == [0, 1, 2, 3] and rl_curves.notna().all().all()
+    assert (reports / "figures" / "rl" / "returns.png").stat().st_size > 1000
+    report = (reports / "report.md").read_text()
+    assert "## Few-shot classification" in report and "#### 5-way 5-shot" in report and "| reml_lstm |" in report
+    assert "Profile: **tiny**" in report and "#### K = 20" in report and "figures/sinusoid/curves.png" in report
+    assert "### RQ1" in report and "### RQ3" in report and "| reml_maskable |" in report
+    assert "## Meta-RL" in report and "#### cheetah_dir" in report and "| maml_trpo |" in report
+    assert "- navigation2d, reml_maskable: " in report and "composed" in report
+    assert "nan" not in report.lower()
+    # The profile switch edits params.yaml only: the report must still name a clean code commit.
+    assert re.search(r"Code: commit `[0-9a-f]{40}` \(", report), report[:400]
+
+    second = dvc("repro", cwd=repo)
+    assert second.returncode == 0, second.stderr
+    assert "Running stage" not in second.stdout
+    assert "Data and pipelines are up to date" in second.stdout
+    metrics_diff = dvc("metrics", "diff", cwd=repo)  # against the copy's HEAD (the default profile's numbers)
+    assert metrics_diff.returncode == 0, metrics_diff.stderr

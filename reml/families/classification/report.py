@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reml.core.compare import ci_versus
+from reml.core.compare import versus
 
 # Finn et al. 2017, Table 1: Omniglot test accuracy (%) of MAML with the conv net, 95% CI. Real Omniglot,
 # not the glyph set this benchmark generates by default: shown beside our numbers, never compared as equal.
@@ -28,8 +28,8 @@ def _pct(mean: float | None, ci: float | None) -> str:
 
 
 def _versus(a: tuple, b: tuple, name: str) -> str:
-    """Accuracy ``a`` against ``b`` (each (mean, ci), None if diverged)."""
-    return ci_versus(a, b, name, _pct, f"{_pct(*b)}; a run diverged")
+    """Accuracy ``a`` against ``b`` (each (mean, ci), None if diverged), in the reports' one vocabulary."""
+    return versus(a, b, name, _pct(*b))
 
 
 def research_question_2(results: dict, settings: list[str], steps: int) -> str:
@@ -100,8 +100,8 @@ def section(metrics: dict, methods_info: dict, figure: str) -> str:
         "### RQ2: is REML model-agnostic? (classification)",
         "",
         "The REML agents compose a conv net per episode from a pool of conv blocks and heads, reading only the "
-        "support images; the composed net is then fine-tuned by the same harness. Above or below means the 95% "
-        "CIs do not overlap.",
+        "support images; the composed net is then fine-tuned by the same harness. Higher or lower means the 95% "
+        "CIs do not overlap, level with that they do.",
         "",
         research_question_2(results, settings, steps),
         "",

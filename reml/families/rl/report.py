@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from reml.core.compare import paired
+
 # Finn et al. 2017, appendix Tables 4 and 5: average return of MAML after 0 / 1 / 2 / 3 policy-gradient
 # steps (rllab, MuJoCo 1.31; 2D navigation with 40 rollouts per step at test, HalfCheetah direction with
 # 20). Other families were published as curves only (protocol.md).
@@ -25,13 +27,9 @@ def _cell(mean: float | None, ci: float | None) -> str:
 
 
 def _paired(diff: dict, step: int, other: str) -> str:
-    """A paired difference (same tasks, same noise) after ``step`` steps: above / below ``other`` only when
-    its 95% CI excludes 0."""
-    mean, ci = diff["mean"][step], diff["ci95"][step]
-    if mean is None or ci is None:
-        return f"not comparable with {other} (a return is not finite)"
-    verdict = "above" if mean - ci > 0 else "below" if mean + ci < 0 else "level with"
-    return f"{verdict} {other} ({mean:+.2f} ± {ci:.2f})"
+    """A paired difference (same tasks, same noise) after ``step`` steps, in the reports' one vocabulary:
+    higher or lower than ``other`` only when its 95% CI excludes 0."""
+    return paired((diff["mean"][step], diff["ci95"][step]), other)
 
 
 def _budget(info: dict, horizon: int) -> str:
@@ -117,7 +115,8 @@ def section(metrics: dict, methods_info: dict, figure: str) -> str:
         "### Against scratch and pretrained after one step, task by task",
         "",
         "Every method runs on the same test tasks with the same action noise, so each comparison is the mean "
-        "over tasks of the paired difference in return, ± its 95% CI; above or below means that CI excludes 0.",
+        "over tasks of the paired difference in return, ± its 95% CI; higher or lower means that CI excludes 0, "
+        "level with that it does not.",
         "",
     ]
     for family in metrics:

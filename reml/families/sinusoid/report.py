@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from reml.core.compare import versus
 from reml.families.sinusoid.config import SinusoidParams
 from reml.families.sinusoid.tasks import UNRELATED_FAMILIES
 
@@ -70,18 +71,9 @@ def _at(curves: pd.DataFrame, method: str, k: int, step: int) -> tuple[float, fl
 
 
 def _versus(a: tuple[float, float], b: tuple[float, float], name: str) -> str:
-    """'lower than <name> (b)' / 'higher than' when the 95% CIs do not overlap, else 'no clear difference'.
-    A diverged side (infinite mean) is beaten by any finite one."""
-    shown = _cell(*b)
-    if math.isinf(a[0]) or math.isinf(b[0]):
-        if math.isinf(a[0]) and math.isinf(b[0]):
-            return f"both diverged, as did {name}"
-        return f"{'higher' if math.isinf(a[0]) else 'lower'} than {name} ({shown})"
-    if a[0] + a[1] < b[0] - b[1]:
-        return f"lower than {name} ({shown})"
-    if a[0] - a[1] > b[0] + b[1]:
-        return f"higher than {name} ({shown})"
-    return f"no clear difference from {name} ({shown})"
+    """``a`` against ``b`` in the reports' one vocabulary (:mod:`reml.core.compare`): lower or higher only
+    when the 95% CIs do not overlap, not comparable when either side diverged."""
+    return versus(a, b, name, _cell(*b))
 
 
 def research_question_1(
@@ -308,7 +300,8 @@ REML rows: the policy composes one network per test task from the pool, reading 
 points (`reml_*`) or, labelled `_oracle`, the true amplitude and phase as in the thesis; the pool is
 frozen and no query point is seen before scoring. The network is then fine-tuned by the same harness
 as every other method, with a step size tuned on validation tasks. A difference is called "lower" or
-"higher" only when the 95% CIs do not overlap.
+"higher" only when the 95% CIs do not overlap ("level with" when they do), and "not comparable" when a
+side diverged on some task.
 
 ### RQ1: does REML enable fast learning on new tasks?
 

@@ -41,4 +41,6 @@ def test_rq1_when_scratch_diverged():
     text = research_question_1(
         curves, pd.DataFrame({"step": [0]}), ["scratch", "pretrained", "maml", "reml_ppo"], 10, 0
     )
-    assert "best REML agent reml_ppo 3.000 ± 0.100: lower than scratch (diverged); higher than pretrained" in text
+    # no verdict from a diverged mean: scratch is not comparable, the finite ones are compared by their CIs
+    assert "best REML agent reml_ppo 3.000 ± 0.100: not comparable with scratch (diverged; not finite" in text
+    assert "higher than pretrained (2.000 ± 0.100); higher than maml (0.500 ± 0.100)." in text

@@ -16,10 +16,10 @@ import pytest
 import torch
 
 from reml.core.seeding import generator
+from reml.families.rl import rl_family
 from reml.families.rl.maml_trpo import MamlTrpoSettings, train_maml_trpo
 from reml.families.rl.policy import GaussianPolicy
 from reml.families.rl.sampler import Sampler
-from reml.families.rl.tasks import rl_family
 
 STEPS = {}
 

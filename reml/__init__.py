@@ -1,8 +1,9 @@
-"""reml-bench: the shared package (tasks, functional networks, the adaptation harness, I/O).
+"""reml-bench: ``core`` (knows no family), ``methods`` (algorithms shared by families), ``families``
+(sinusoid, classification, rl); docs/architecture.md has the map.
 
-Importing it pins the CPU code paths whose floating-point results differ between processors, so that a
-given commit, params and seed train the same bits on any x86-64 machine with AVX2, not only on the one
-that made the committed results (see :func:`reml.core.seeding.configure_torch`). Both variables are read
+Importing it pins the CPU code paths whose floating-point results differ between processors, so that
+results depend as little as possible on the machine (see :func:`reml.core.seeding.configure_torch`; they
+still differ between CPU types, e.g. Intel Xeon and AMD EPYC: docs/protocol.md). Both variables are read
 lazily, at torch's first operator and MKL's first call, so this works as long as no tensor
 computation ran before ``reml`` was imported; a value already in the environment is left alone.
 

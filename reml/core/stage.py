@@ -21,7 +21,8 @@ from reml.core.config import ConfigError
 from reml.core.io import ArtifactError
 from reml.core.seeding import configure_torch
 
-C = TypeVar("C")
+C = TypeVar("C")  # a family's params
+T = TypeVar("T")  # what a training stage trained
 
 
 def parser(description: str | None, *paths: str, **typed: type) -> argparse.ArgumentParser:
@@ -66,7 +67,7 @@ def matrix_item(flag: str, value: Any, allowed: Collection[Any], key: str) -> No
         raise ConfigError(f"{key}: {flag} {value!r} is not one of {list(allowed)}; add it there or run another item")
 
 
-def write_trained(save: Callable[[str, C], None], trained: C, log: Any, args: argparse.Namespace) -> None:
+def write_trained(save: Callable[[str, T], None], trained: T, log: Any, args: argparse.Namespace) -> None:
     """A training stage's outputs: ``save(--out, trained)`` and the training curve ``log`` at ``--log-out``."""
     save(args.out, trained)
     log.write(args.log_out)

@@ -22,8 +22,8 @@ from reml.core.seeding import generator
 from reml.families.classification.baselines import fresh_head
 from reml.families.classification.checkpoint import head_slot, load_classifier
 from reml.families.classification.config import ClassificationConfig, setting_name
-from reml.families.classification.reml import load_composer, score_episodes, tune
-from reml.families.classification.tasks import ClassPool, fixed_episodes
+from reml.families.classification.reml import load_composer
+from reml.families.classification.tasks import ClassPool, fixed_episodes, score_episodes, tune_episodes
 from reml.methods.config import META_LEARNERS
 
 
@@ -61,7 +61,7 @@ def evaluate(cfg: ClassificationConfig, models: Path, val: ClassPool, test: Clas
         }
         results = {}
         for method, start in starts.items():
-            lr, by_lr = tune(net, start, val_eps, steps, grid)
+            lr, by_lr = tune_episodes(net, start, val_eps, steps, grid)
             tuning = {"val_accuracy_by_step_size": {str(g): round(v, 4) for g, v in by_lr.items()}}
             results[method] = (lr, score_episodes(net, start, episodes, Adaptation("sgd", lr, steps)), tuning)
         for method in META_LEARNERS:

@@ -31,14 +31,20 @@ from torch import Tensor
 
 from reml.core.config import from_dict, to_dict
 from reml.core.curve import Curve
-from reml.core.harness import Adaptation, accuracy, score, tune_step_size
+from reml.core.harness import Adaptation
 from reml.core.io import check_step_sizes, reading
 from reml.core.nets import Weights
 from reml.core.seeding import generator
 from reml.core.tasks import TaskSet
 from reml.families.classification.config import ClassificationConfig, ClassificationParams
-from reml.families.classification.nets import ConvNet, MlpNet, batch_norm, cross_entropy
-from reml.families.classification.tasks import ClassPool, EpisodeDistribution, fixed_episodes
+from reml.families.classification.nets import ConvNet, batch_norm, cross_entropy
+from reml.families.classification.tasks import (
+    ClassPool,
+    EpisodeDistribution,
+    fixed_episodes,
+    score_episodes,
+    tune_episodes,
+)
 from reml.methods.config import PpoConfig
 from reml.methods.reml.agents import Composer, TrainingCurve, load_agent_file, make_agent, restore_agent, save_agent
 from reml.methods.reml.env import SupervisedCompositionEnv
@@ -147,21 +153,6 @@ class ClassificationComposer(Composer):
         return score_episodes(self.net, self.initial_params(episodes), episodes, adaptation, per_task=True)
 
 
-def score_episodes(
-    net: ConvNet | MlpNet, params: Weights, episodes: TaskSet, adaptation: Adaptation, per_task: bool = False
-) -> Curve:
-    """Query accuracy after each SGD step on the support images (the shared harness, cross-entropy),
-    10 episodes per ``vmap`` call."""
-    return score(net, params, episodes, adaptation, cross_entropy, accuracy, per_task=per_task, chunk=10)
-
-
-def tune(
-    net: ConvNet | MlpNet, params: Weights, episodes: TaskSet, steps: int, grid: Sequence[float], per_task: bool = False
-) -> tuple[float, dict[float, float]]:
-    """The SGD step size from ``grid`` with the best validation accuracy over steps 1..S."""
-    return tune_step_size(lambda a: score_episodes(net, params, episodes, a, per_task), "sgd", steps, grid, True)
-
-
 def _env(pool: LayerPool, net: ConvNet, cfg: ClassificationConfig, n_way: int, write_back: bool) -> ConvCompositionEnv:
     """An environment for composing (the distribution is a placeholder: evaluation passes the support set)."""
     r = cfg.reml
@@ -174,7 +165,9 @@ def _net_meta(net: ConvNet) -> list[int]:
     return [net.in_channels, net.filters, net.n_out, net.image_size, net.n_blocks]
 
 
-def train(params: ClassificationParams, agent: str, ways: int, train_split: ClassPool, val: ClassPool, directory: Path):
+def train(
+    params: ClassificationParams, agent: str, ways: int, train_split: ClassPool, val: ClassPool, directory: Path
+) -> list[dict[str, float]]:
     """Train one REML agent to compose conv nets for N-way episodes (``train_reml_classifier``), then tune
     its test-time step size per K on validation episodes; the agent and its pool go to ``directory``.
     Training K is drawn from ``classification.shots`` every episode. Returns the training curve."""
@@ -194,8 +187,8 @@ def train(params: ClassificationParams, agent: str, ways: int, train_split: Clas
     step_sizes, tuning = {}, {}
     for k in cfg.shots:
         episodes = fixed_episodes(val, cfg, ways, k, cfg.evaluate.n_val, "val")
-        step_sizes[k], tuning[f"k{k}"] = tune(net, composer.initial_params(episodes), episodes, cfg.evaluate.steps,
-                                              cfg.evaluate.lr_grid, per_task=True)  # fmt: skip
+        composed, steps, grid = composer.initial_params(episodes), cfg.evaluate.steps, cfg.evaluate.lr_grid
+        step_sizes[k], tuning[f"k{k}"] = tune_episodes(net, composed, episodes, steps, grid, per_task=True)
         print(f"K={k}: step size {step_sizes[k]} (validation accuracy by step size {tuning[f'k{k}']})")
     meta = {
         "agent": agent,

@@ -1,4 +1,5 @@
-"""Few-shot classification tasks: class pools and N-way K-shot episodes (Finn et al. 2017, Sec. 5.2).
+"""Few-shot classification tasks: class pools, N-way K-shot episodes (Finn et al. 2017, Sec. 5.2), and how
+every method is scored on them (the shared harness with the cross-entropy loss and query accuracy).
 
 A :class:`ClassPool` holds ``(n_classes, n_instances, 1 or 3, H, W)`` float images in [0, 1] and a name
 per class. An episode draws N distinct classes, then K support and Q query instances of each, without
@@ -9,14 +10,19 @@ every supervised method and the harness take.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
+from reml.core.curve import Curve
+from reml.core.harness import Adaptation, accuracy, score, tune_step_size
+from reml.core.nets import Weights
 from reml.core.seeding import generator
 from reml.core.tasks import TaskSet
 from reml.families.classification.config import ClassificationConfig, setting_name
+from reml.families.classification.nets import ConvNet, MlpNet, cross_entropy
 
 
 @dataclass(frozen=True)
@@ -107,3 +113,18 @@ def fixed_episodes(pool: ClassPool, cfg: ClassificationConfig, n_way: int, k_sho
     ``classification.evaluate.seed``; separate streams per split and setting)."""
     rng = generator(cfg.evaluate.seed, f"cls/{split}/{setting_name(n_way, k_shot)}")
     return EpisodeDistribution(pool, n_way).sample(n, k_shot, cfg.n_query, rng)
+
+
+def score_episodes(
+    net: ConvNet | MlpNet, params: Weights, episodes: TaskSet, adaptation: Adaptation, per_task: bool = False
+) -> Curve:
+    """Query accuracy after each SGD step on the support images (the shared harness, cross-entropy),
+    10 episodes per ``vmap`` call."""
+    return score(net, params, episodes, adaptation, cross_entropy, accuracy, per_task=per_task, chunk=10)
+
+
+def tune_episodes(
+    net: ConvNet | MlpNet, params: Weights, episodes: TaskSet, steps: int, grid: Sequence[float], per_task: bool = False
+) -> tuple[float, dict[float, float]]:
+    """The SGD step size from ``grid`` with the best validation accuracy over steps 1..S."""
+    return tune_step_size(lambda a: score_episodes(net, params, episodes, a, per_task), "sgd", steps, grid, True)

@@ -25,10 +25,11 @@ from reml.core.config import to_dict
 from reml.core.io import write_text
 from reml.core.nets import Weights
 from reml.core.seeding import generator
+from reml.families.rl import rl_family
 from reml.families.rl.checkpoint import PolicyCheckpoint
 from reml.families.rl.config import RLConfig
 from reml.families.rl.policy import LOG_STD, GaussianPolicy
-from reml.families.rl.tasks import RLFamily, rl_family
+from reml.families.rl.tasks import RLFamily
 
 
 class TaskSamplingEnv(gym.Env):

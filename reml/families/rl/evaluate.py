@@ -27,13 +27,14 @@ from reml.core.curve import Curve, rounded
 from reml.core.io import ArtifactError
 from reml.core.nets import Weights
 from reml.core.seeding import generator
+from reml.families.rl import rl_family
 from reml.families.rl.checkpoint import PolicyCheckpoint, load_policy
 from reml.families.rl.config import TRAINED, RLConfig
-from reml.families.rl.pg import TaskBatch, adapt
+from reml.families.rl.pg import TaskBatch, reinforce_step
 from reml.families.rl.policy import GaussianPolicy
 from reml.families.rl.reml import RLComposer, load_rl_composer
 from reml.families.rl.sampler import Sampler
-from reml.families.rl.tasks import RLFamily, rl_family
+from reml.families.rl.tasks import RLFamily
 
 
 def adaptation_returns(
@@ -58,7 +59,7 @@ def adaptation_returns(
         episodes = sampler.sample(policy, current, tasks, rollouts, generator, per_task=per_task, with_task=with_task)
         returns.append(episodes.returns.mean(dim=1))
         if s < len(step_sizes):
-            current = adapt(policy, current, TaskBatch.of(episodes, gamma), step_sizes[s], per_task=per_task)
+            current = reinforce_step(policy, current, TaskBatch.of(episodes, gamma), step_sizes[s], per_task=per_task)
             per_task = True
     return Curve(torch.stack(returns, dim=1).double())
 

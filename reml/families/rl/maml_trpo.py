@@ -7,7 +7,7 @@ maximised by TRPO under a mean-KL constraint. Both the surrogate and the KL are 
 shared parameters *through* the inner step (second order; ``first_order`` drops the inner step's
 dependence on the parameters). The inner step of the whole meta-batch is one batched computation (the
 parameters expanded to a leading task axis, batched matrix products, one backward pass; see
-:func:`reml.families.rl.pg.adapt`), not a loop over tasks. That computation and the TRPO step (80-90% of a
+:func:`reml.families.rl.pg.reinforce_step`), not a loop over tasks. That computation and the TRPO step (80-90% of a
 meta-iteration) run on ``threads`` torch threads while the sampler's worker processes wait; the
 sampling itself stays on the stages' one thread.
 """
@@ -26,12 +26,12 @@ from reml.core.config import to_dict
 from reml.core.io import write_text
 from reml.core.nets import Weights
 from reml.core.seeding import generator
+from reml.families.rl import rl_family
 from reml.families.rl.checkpoint import PolicyCheckpoint
 from reml.families.rl.config import RLConfig
-from reml.families.rl.pg import TaskBatch, adapt
+from reml.families.rl.pg import TaskBatch, reinforce_step
 from reml.families.rl.policy import LOG_STD, GaussianPolicy
 from reml.families.rl.sampler import Sampler
-from reml.families.rl.tasks import rl_family
 from reml.families.rl.trpo import trpo_step
 
 
@@ -91,7 +91,7 @@ def meta_objectives(
     steps = valid.mask.sum(dim=(1, 2))  # (T,)
 
     def objectives(params: Weights) -> tuple[Tensor, Tensor]:
-        new = adapt(policy, params, train, settings.inner_lr, first_order=settings.first_order)
+        new = reinforce_step(policy, params, train, settings.inner_lr, first_order=settings.first_order)
         log_ratio = policy.log_prob(new, valid.observations, valid.actions, per_task=True) - old_log_prob
         surrogate = -((torch.exp(log_ratio) * valid.advantages * valid.mask).sum(dim=(1, 2)) / steps).mean()
         kl = policy.kl(old, new, valid.observations, per_task=True)
@@ -119,7 +119,7 @@ def train_maml_trpo(
         before = sampler.sample(policy, params, tasks, settings.rollouts, rng)
         with torch_threads(settings.threads):  # the sampler's workers are idle until the next sample
             train = TaskBatch.of(before, settings.gamma)
-            adapted = {k: v.detach() for k, v in adapt(policy, params, train, settings.inner_lr).items()}
+            adapted = {k: v.detach() for k, v in reinforce_step(policy, params, train, settings.inner_lr).items()}
         after = sampler.sample(policy, adapted, tasks, settings.rollouts, rng, per_task=True)
         with torch_threads(settings.threads):
             valid = TaskBatch.of(after, settings.gamma)

@@ -87,7 +87,7 @@ def reinforce_loss(policy: GaussianPolicy, params: Weights, batch: TaskBatch, pe
     return -(log_prob * batch.advantages * batch.mask).sum(dim=(1, 2)) / batch.mask.sum(dim=(1, 2))
 
 
-def adapt(
+def reinforce_step(
     policy: GaussianPolicy,
     params: Weights,
     batch: TaskBatch,

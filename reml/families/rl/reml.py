@@ -51,11 +51,12 @@ from reml.core.config import from_dict, to_dict
 from reml.core.io import ArtifactError, load_tensors, reading, save_tensors
 from reml.core.nets import Weights
 from reml.core.seeding import generator
+from reml.families.rl import rl_family
 from reml.families.rl.config import N_SLOTS, RLConfig
-from reml.families.rl.pg import TaskBatch, adapt
+from reml.families.rl.pg import TaskBatch, reinforce_step
 from reml.families.rl.policy import LOG_STD, GaussianPolicy
 from reml.families.rl.sampler import Rollouts, Sampler
-from reml.families.rl.tasks import RLFamily, rl_family
+from reml.families.rl.tasks import RLFamily
 from reml.methods.config import PpoConfig
 from reml.methods.reml.agents import Composer, make_agent, policy_tensors, restore_agent
 from reml.methods.reml.env import CompositionEnv
@@ -185,7 +186,9 @@ class RLCompositionEnv(CompositionEnv):
             episodes = sampler.sample(self.policy, current, self._task, s.rollouts, self._generator, per_task=per_task)
             if step == 0:
                 before = float(episodes.returns.mean())
-            current = adapt(self.policy, current, TaskBatch.of(episodes, s.gamma), s.inner_lr, per_task=per_task)
+            current = reinforce_step(
+                self.policy, current, TaskBatch.of(episodes, s.gamma), s.inner_lr, per_task=per_task
+            )
             per_task = True
         trained = {k: v[0] for k, v in current.items()}
         info["probe_return"], info["diverged"], info["rejected"] = self._probe_return, False, False

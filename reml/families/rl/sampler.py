@@ -27,9 +27,10 @@ import torch
 from torch import Tensor
 
 from reml.core.nets import Weights
+from reml.families.rl import rl_family
 from reml.families.rl.config import SamplerConfig
 from reml.families.rl.policy import GaussianPolicy
-from reml.families.rl.tasks import RLFamily, rl_family
+from reml.families.rl.tasks import RLFamily
 
 
 @dataclass(frozen=True)

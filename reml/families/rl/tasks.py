@@ -11,7 +11,8 @@ never look inside a family:
 - ``horizon``: the episode length H (the sampler cuts episodes there);
 - ``param_names``: what the P task parameters mean (the oracle appends them to the observation).
 
-The families live in :mod:`reml.families.rl.navigation` and :mod:`reml.families.rl.locomotion`.
+The families live in :mod:`reml.families.rl.navigation` and :mod:`reml.families.rl.locomotion`;
+:func:`reml.families.rl.rl_family` finds one by name.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import torch
 
 from reml.core.seeding import generator
 from reml.core.tasks import uniform as draw_uniform
-from reml.families.rl.config import RL_FAMILIES
 
 
 @dataclass(frozen=True)
@@ -66,15 +66,3 @@ def check_task(task: np.ndarray, param_names: tuple[str, ...]) -> np.ndarray:
     if task.shape != (len(param_names),) or not np.isfinite(task).all():
         raise ValueError(f"a task is {len(param_names)} finite numbers {param_names}, got {task!r}")
     return task
-
-
-def rl_family(name: str) -> RLFamily:
-    """The family called ``name``; MuJoCo is imported only when a locomotion family is asked for."""
-    from reml.families.rl import locomotion, navigation
-
-    families = {f.name: f for f in (navigation.NAVIGATION2D, locomotion.CHEETAH_VEL, locomotion.CHEETAH_DIR,
-                                    locomotion.ANT_VEL, locomotion.ANT_DIR)}  # fmt: skip
-    assert tuple(families) == RL_FAMILIES
-    if name not in families:
-        raise ValueError(f"unknown RL family {name!r}; allowed: {sorted(families)}")
-    return families[name]

@@ -24,6 +24,7 @@ query examples, and rewards ``bounded_reward(query loss)``. Each family's REML (
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,7 +49,7 @@ def bounded_reward(loss: float, scale: float) -> float:
     return 1.0 / (1.0 + max(loss, 0.0) / scale)
 
 
-class CompositionEnv(gym.Env):
+class CompositionEnv(gym.Env, ABC):
     """Compose a network of ``n_slots`` layers from ``pool``, one slot per step.
 
     Subclasses provide :meth:`_task_dim` and :meth:`_task_encoding` (the task part of the observation),
@@ -123,24 +124,29 @@ class CompositionEnv(gym.Env):
 
     # ------------------------------------------------------------------ hooks
 
+    @abstractmethod
     def _task_dim(self) -> int:
-        raise NotImplementedError
+        """Length of the task encoding."""
 
+    @abstractmethod
     def _task_encoding(self) -> Tensor:
-        raise NotImplementedError
+        """(``_task_dim()``,) the current task as the agent sees it."""
 
     def _network_features(self) -> Tensor:
+        """(``n_features``,) features of the network chosen so far (none by default)."""
         return torch.zeros(0)
 
+    @abstractmethod
     def _begin_training_task(self) -> None:
-        raise NotImplementedError
+        """Draw a training task from ``self.np_random``."""
 
+    @abstractmethod
     def _begin_test_task(self, options: dict[str, Any]) -> None:
-        raise NotImplementedError
+        """Take a meta-test task from ``reset``'s options (its support data only)."""
 
+    @abstractmethod
     def _finish(self, info: dict[str, Any]) -> float:
         """Train, score and write back the finished network of a training episode; return its reward."""
-        raise NotImplementedError
 
     def _step_reward(self) -> float:
         """The reward of a training step before the last (0: the reward is terminal)."""

@@ -11,8 +11,7 @@ from reml.core.tasks import TaskSet
 from reml.families.classification.baselines import fresh_head, train_classifier
 from reml.families.classification.checkpoint import ClassifierCheckpoint, load_classifier, save_classifier
 from reml.families.classification.nets import ConvNet, MlpNet, cross_entropy
-from reml.families.classification.reml import score_episodes, tune
-from reml.families.classification.tasks import EpisodeDistribution
+from reml.families.classification.tasks import EpisodeDistribution, score_episodes, tune_episodes
 from reml.methods.config import MamlConfig
 from reml.methods.maml import MetaBatches, maml_meta_gradient, maml_meta_gradient_loop
 from reml.methods.meta_learners import meta_train
@@ -74,7 +73,7 @@ def test_step_size_ties_go_to_the_smaller_step_size():
     x = torch.rand(2, 4, 1, 2, 2)
     labels = torch.tensor([[0, 1, 0, 1]] * 2)
     episodes = TaskSet(x, labels, x, labels, torch.zeros(2, 0), ())
-    best, objective = tune(net, params, episodes, steps=2, grid=[0.4, 0.1, 0.2])
+    best, objective = tune_episodes(net, params, episodes, steps=2, grid=[0.4, 0.1, 0.2])
     assert len(set(objective.values())) == 1 and best == 0.1
 
 

@@ -6,7 +6,14 @@ import pytest
 import torch
 
 from reml.core.seeding import generator
-from reml.families.rl.pg import TaskBatch, adapt, baseline_features, discounted_returns, fit_baseline, reinforce_loss
+from reml.families.rl.pg import (
+    TaskBatch,
+    baseline_features,
+    discounted_returns,
+    fit_baseline,
+    reinforce_loss,
+    reinforce_step,
+)
 from reml.families.rl.policy import GaussianPolicy
 from reml.families.rl.trpo import flatten
 from tests.families.rl.helpers import toy_rollouts
@@ -41,14 +48,14 @@ def test_adapt_takes_each_tasks_own_gradient_step():
     policy = GaussianPolicy(2, 2, hidden=(8,))
     params = policy.init(generator(0, "t"))
     batch = TaskBatch.of(toy_rollouts(), gamma=0.9)
-    adapted = adapt(policy, params, batch, lr=0.1)
+    adapted = reinforce_step(policy, params, batch, lr=0.1)
     for t in range(3):
         one = TaskBatch(*(x[t : t + 1] for x in batch))
         p = {k: v.clone().requires_grad_() for k, v in params.items()}
         grads = torch.autograd.grad(reinforce_loss(policy, p, one).sum(), list(p.values()))
         for (name, value), g in zip(params.items(), grads, strict=True):
             assert torch.allclose(adapted[name][t], value - 0.1 * g, atol=1e-6)
-    again = adapt(policy, adapted, batch, lr=0.1, per_task=True)  # a second step from per-task parameters
+    again = reinforce_step(policy, adapted, batch, lr=0.1, per_task=True)  # a second step from per-task parameters
     assert again["0.weight"].shape == (3, 8, 2) and not torch.equal(again["0.weight"], adapted["0.weight"])
 
 
@@ -59,7 +66,7 @@ def test_second_order_meta_gradient_differs_from_first_order():
     valid = TaskBatch.of(toy_rollouts(seed=1), gamma=0.9)
 
     def meta_grad(first_order):
-        new = adapt(policy, params, batch, lr=0.5, first_order=first_order)
+        new = reinforce_step(policy, params, batch, lr=0.5, first_order=first_order)
         loss = reinforce_loss(policy, new, valid, per_task=True).mean()
         return flatten(torch.autograd.grad(loss, list(params.values())))
 
@@ -75,7 +82,7 @@ def test_second_order_meta_gradient_matches_finite_differences():
     valid = TaskBatch(*(x.double() for x in TaskBatch.of(toy_rollouts(n_tasks=2, seed=1), gamma=0.9)))
 
     def meta_loss(p):
-        return reinforce_loss(policy, adapt(policy, p, batch, lr=0.5), valid, per_task=True).sum()
+        return reinforce_loss(policy, reinforce_step(policy, p, batch, lr=0.5), valid, per_task=True).sum()
 
     theta = {k: v.clone().requires_grad_() for k, v in params.items()}
     grads = torch.autograd.grad(meta_loss(theta), list(theta.values()))

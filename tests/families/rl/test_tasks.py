@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 
+from reml.families.rl import RL_FAMILIES, rl_family
 from reml.families.rl.locomotion import (
     ANT_DIR,
     ANT_VEL,
@@ -16,7 +17,6 @@ from reml.families.rl.locomotion import (
     forward_mujoco_warning,
 )
 from reml.families.rl.navigation import NAVIGATION2D
-from reml.families.rl.tasks import RL_FAMILIES, rl_family
 
 
 def test_navigation_reward_and_goal_by_hand():

@@ -1,6 +1,6 @@
 """Episodes per second of the REML composition environment: 5 layers (input, 3 hidden, output) of
 width 40 from a pool of 4 + 20 + 4, 10 inner Adam steps on K = 10 support points, valid random actions.
-Issue 4 aims for at least 50 episodes/s on 2 cores. Run with `make bench`.
+The target is at least 50 episodes/s on 2 cores (docs/benchmarks.md). Run with `make bench`.
 """
 
 import numpy as np

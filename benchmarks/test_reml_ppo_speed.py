@@ -1,4 +1,4 @@
-"""Timesteps per second of REML training (issue 4), for each agent: the default profile's environment
+"""Timesteps per second of sinusoid REML training, for each agent: the default profile's environment
 (pool 4 + 20 + 4 of width 40, 5 layers, 10 inner Adam steps, K drawn from {5, 10, 20}) and PPO settings
 (rollouts of 500 steps, minibatches of 50, 10 epochs), 1,000 timesteps per round: environment steps,
 policy inference and the PPO updates together. Run with `make bench`.

@@ -3,7 +3,7 @@ vectorised sampler (gymnasium AsyncVectorEnv, 2 worker processes, unpinned and e
 of its own, the policy batched in the main process); and the time of one MAML-TRPO meta-iteration for
 cheetah_vel at Finn's batch sizes (meta-batch 40, 20 episodes per task, H = 200: 320,000 environment
 steps and a second-order TRPO step), its meta-update on 1 and on 2 torch threads.
-Run with `make bench`; the numbers, and the paper profile's estimated total time, are in the README.
+Run with `make bench`; the numbers, and the paper profile's estimated total time, are in docs/benchmarks.md.
 
 Targets: the vectorised sampler with 2 pinned workers on 2 cores steps HalfCheetah at least 1.4x as fast
 as one process (unpinned, 1.21-1.34x was measured: reported, not asserted); the meta-iteration with its

@@ -39,7 +39,7 @@ def test_bad_rl_params_are_named(params_copy, edit, message):
 
 
 def test_the_paper_cheetah_dir_run_params_still_load():
-    """The README reruns that run with `cp reports/paper_cheetah_dir/params-used.yaml params.yaml`: the file
+    """docs/rl.md reruns that run with `cp reports/paper_cheetah_dir/params-used.yaml params.yaml`: the file
     must keep up with keys added since (each added with the value that reproduces the run)."""
     from reml.families.rl import config
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -79,10 +80,12 @@ class PipelineConfig:
     reports_dir: str  # where committed results go: reports/ for quick, reports/paper for paper
 
     def __post_init__(self) -> None:
+        parts = Path(os.path.normpath(self.reports_dir)).parts if self.reports_dir else ()
+        inside = bool(parts) and not Path(self.reports_dir).is_absolute() and parts[0] not in ("..", ".")
         require(
-            bool(self.reports_dir) and not Path(self.reports_dir).is_absolute(),
+            inside,
             "reports_dir",
-            f"must be a relative path inside the repository, got {self.reports_dir!r}",
+            f"must be a relative path inside the repository (e.g. reports), got {self.reports_dir!r}",
         )
 
 
@@ -145,9 +148,10 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
             return tuple(_coerce(args[0], v, f"{key}[{i}]") for i, v in enumerate(value))
         require(len(value) == len(args), key, f"expected a list of {len(args)} values, got {value!r}")
         return tuple(_coerce(a, v, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True)))
-    if tp is float:
+    if tp is float:  # no field of params.yaml means anything with .inf or .nan
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         require(ok, key, f"expected a number, got {value!r}")
+        require(math.isfinite(value), key, f"must be a finite number, got {value}")
         return float(value)
     if tp is int:
         ok = isinstance(value, int) and not isinstance(value, bool)

@@ -91,8 +91,20 @@ def reading(path: str | Path, what: str, made_by: str) -> Iterator[None]:
         raise ArtifactError(f"{path}: not a valid {what} ({err!r}); rerun `dvc repro {made_by}`") from None
 
 
+def non_finite(tensors: dict[str, Tensor]) -> list[str]:
+    """Names of the floating-point tensors with an inf or NaN entry."""
+    return [k for k, v in tensors.items() if v.is_floating_point() and not bool(v.isfinite().all())]
+
+
 def save_tensors(path: str | Path, tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:
-    """Write ``tensors`` and ``meta`` (JSON) as one safetensors file, atomically."""
+    """Write ``tensors`` and ``meta`` (JSON) as one safetensors file, atomically. Non-finite weights
+    (a diverged training run) are refused, so DVC never caches them as a result."""
+    bad = non_finite(tensors)
+    if bad:
+        raise ArtifactError(
+            f"{path}: not written, {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''} hold inf or NaN "
+            "(training diverged: lower its learning rate or step size in params.yaml)"
+        )
     with atomic_path(path) as tmp:
         save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata=pack_metadata(meta))
 
@@ -104,6 +116,10 @@ def load_tensors(path: str | Path, what: str, made_by: str) -> tuple[dict[str, T
         tensors = load_file(path)
         with safe_open(path, "pt") as f:
             meta = unpack_metadata(f.metadata())
+    bad = non_finite(tensors)
+    if bad:
+        raise ArtifactError(f"{path}: not a valid {what} ({', '.join(bad[:3])} hold inf or NaN); "
+                            f"rerun `dvc repro {made_by}`")  # fmt: skip
     return tensors, meta
 
 

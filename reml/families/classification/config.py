@@ -48,6 +48,8 @@ class GlyphsConfig:
         require(len(self.scripts) > 0, "scripts", "must name at least one script")
         require(0 < self.dedupe <= 1, "dedupe", f"must be in (0, 1], got {self.dedupe}")
         require(min(self.split) > 0, "split", f"every share must be > 0, got {list(self.split)}")
+        total = sum(self.split)
+        require(abs(total - 1) < 1e-6, "split", f"shares must sum to 1, got {list(self.split)} (sum {total:g})")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import random
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,13 +71,20 @@ def load_images(path: str | Path, made_by: str = "generate_images") -> ImageSet:
     return loaded
 
 
+# What PIL raises for a file it cannot or will not decode (truncated, not an image, too large).
+PIL_ERRORS = (OSError, UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning,
+              SyntaxError, ValueError, EOFError)  # fmt: skip
+
+
 def _read_image(path: Path, size: int, mode: str) -> np.ndarray:
     try:
-        with Image.open(path) as image:
-            image = image.convert(mode).resize((size, size), Image.Resampling.LANCZOS)
-            array = np.asarray(image, dtype=np.float32) / 255.0
-    except (OSError, UnidentifiedImageError) as err:
-        raise ArtifactError(f"{path}: not a readable image ({err})") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # an image of 89M+ pixels
+            with Image.open(path) as image:
+                image = image.convert(mode).resize((size, size), Image.Resampling.LANCZOS)
+                array = np.asarray(image, dtype=np.float32) / 255.0
+    except PIL_ERRORS as err:
+        raise ArtifactError(f"{path}: not a readable image ({type(err).__name__}: {err})") from None
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 

@@ -29,6 +29,7 @@ import torch
 from matplotlib.ft2font import FT2Font
 from PIL import Image, ImageDraw, ImageFont
 
+from reml.core.config import ConfigError
 from reml.core.io import ArtifactError
 from reml.families.classification.data import SPLITS, ImageSet
 
@@ -61,6 +62,17 @@ def letters_by_script(scripts: Sequence[str], fonts: Sequence[Path]) -> dict[str
             if unicodedata.category(char) in LETTER_CATEGORIES and script_of(char) in found:
                 found[script_of(char)].setdefault(char, []).append(font)
     return {s: dict(sorted(letters.items())) for s, letters in found.items()}
+
+
+def available_scripts(fonts: Sequence[Path] | None = None) -> list[str]:
+    """Every script with at least one letter in ``fonts`` (default: matplotlib's), sorted."""
+    found = {
+        script_of(chr(code))
+        for font in fonts or font_files()
+        for code in FT2Font(str(font)).get_charmap()
+        if unicodedata.category(chr(code)) in LETTER_CATEGORIES
+    }
+    return sorted(found)
 
 
 class Renderer:
@@ -152,8 +164,11 @@ def generate(
     renderer = Renderer(size)
     by_script = letters_by_script(scripts, font_files())
     empty = [s for s, letters in by_script.items() if not letters]
-    if empty:
-        raise ValueError(f"scripts {empty} have no letters in matplotlib's fonts")
+    if empty:  # before any rendering: the error names the key
+        raise ConfigError(
+            f"classification.glyphs.scripts: {empty} have no letters in matplotlib's fonts; "
+            f"scripts with letters: {', '.join(available_scripts())}"
+        )
     candidates = [(c, s, fonts) for s, letters in by_script.items() for c, fonts in letters.items()]
     kept = distinct_letters(candidates, renderer, dedupe)
     parts: dict[str, list[tuple[str, str, list[Path]]]] = {name: [] for name in SPLITS}

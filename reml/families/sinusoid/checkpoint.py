@@ -62,8 +62,9 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
     save_tensors(path, ckpt.params, meta)
 
 
-def load_checkpoint(path: str | Path, made_by: str) -> Checkpoint:
-    """Read and check a checkpoint; errors name the file and the stage that writes it."""
+def load_checkpoint(path: str | Path, made_by: str, method: str | None = None) -> Checkpoint:
+    """Read and check a checkpoint (of ``method``, if given); errors name the file and the stage that
+    writes it."""
     params, meta = load_tensors(path, "checkpoint", made_by)
     with reading(path, "checkpoint", made_by):
         ckpt = Checkpoint(
@@ -78,5 +79,9 @@ def load_checkpoint(path: str | Path, made_by: str) -> Checkpoint:
         if ckpt.inputs not in _INPUT_KINDS:
             raise ValueError(f"inputs {ckpt.inputs!r} not in {_INPUT_KINDS}")
         ckpt.model.check_params(ckpt.params)
+    if method is not None and ckpt.method != method:
+        raise ArtifactError(
+            f"{path}: holds the {ckpt.method} checkpoint, expected {method}'s; rerun `dvc repro {made_by}`"
+        )
     check_step_sizes(path, ckpt.step_sizes)
     return ckpt

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Stage commands call `python`: put the environment's interpreter first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: repro test lint format bench profile clean-venv
+.PHONY: repro test lint format bench profile results verify clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ bench: $(STAMP)  ## speed benchmarks (pytest-benchmark); not part of `make test`
 
 profile: $(STAMP)  ## switch params.yaml to a profile: make profile P=paper (or quick)
 	$(BIN)/python -m reml profile $(P)
+
+results: $(STAMP)  ## the report's headline tables in the terminal
+	$(BIN)/python -m reml results
+
+verify: $(STAMP)  ## after make repro: scores that moved by more than their 95% CI against the committed ones (AGAINST=rev)
+	$(BIN)/python -m reml verify --against $(or $(AGAINST),HEAD)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,5 +1,11 @@
-"""``python -m reml profile [NAME]``: show the current profile of params.yaml, or switch it to NAME
-(``make profile P=paper``); see :mod:`reml.core.profiles`."""
+"""The project's commands besides ``dvc``:
+
+- ``python -m reml profile [NAME]``: show the current profile of params.yaml, or switch it to NAME
+  (``make profile P=paper``); see :mod:`reml.core.profiles`;
+- ``python -m reml results``: the report's headline tables in the terminal (``make results``);
+- ``python -m reml verify [--against REV]``: which scores moved by more than their 95% CI against the
+  committed ones (``make verify``); see :mod:`reml.summary`.
+"""
 
 import argparse
 import sys
@@ -7,7 +13,9 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
+from reml import summary
 from reml.core.config import PROFILES, ConfigError
+from reml.core.io import ArtifactError
 from reml.core.profiles import PROFILE_DIR, apply_profile
 from reml.families import params
 
@@ -18,14 +26,29 @@ def main(argv: list[str] | None = None) -> None:
     profile = commands.add_parser("profile", help="show or switch the profile of params.yaml")
     profile.add_argument("name", nargs="?", help=f"one of {', '.join(PROFILES)}; omit to show the current one")
     profile.add_argument("--params", type=Path, default=Path("params.yaml"))
+    show = commands.add_parser("results", help="print the headline tables of the current profile's report")
+    verify = commands.add_parser("verify", help="list the scores that moved by more than their 95%% CI")
+    verify.add_argument("--against", default="HEAD", help="git revision holding the reference scores (default HEAD)")
+    verify.add_argument("--rev", default=None, help="git revision to check instead of the workspace")
+    for command in (show, verify):
+        command.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     try:
+        if args.command != "profile":
+            reports_dir = params.load(args.params).pipeline.reports_dir
+            if args.command == "results":
+                print(summary.results(Path(reports_dir) / "report.md"))
+                return
+            verdict = summary.compare(summary.read_scores(reports_dir, args.against),
+                                      summary.read_scores(reports_dir, args.rev))  # fmt: skip
+            print(summary.describe(verdict, args.against, args.rev or "workspace"))
+            sys.exit(1 if verdict.moved else 0)
         if args.name is None:
             current = YAML(typ="safe").load(args.params.read_text()).get("profile")
             print(f"{args.params}: profile {current} (available: {', '.join(PROFILES)})")
             return
         changed = apply_profile(args.name, args.params, PROFILE_DIR, validate=params.parse)
-    except ConfigError as err:
+    except (ConfigError, ArtifactError) as err:
         sys.exit(f"error: {err}")
     print(f"{args.params}: profile {args.name}; changed {len(changed)} value(s): {', '.join(changed) or 'none'}")
     print("see `dvc params diff`; run `make repro` (or `dvc repro`) to recompute")

@@ -5,6 +5,7 @@ harness: the main tables, a longer fine-tune, and task families never seen in me
 from pathlib import Path
 
 from reml.core import stage
+from reml.core.headline import write_headline
 from reml.core.io import write_json, write_text
 from reml.core.tasks import load_taskset
 from reml.families.sinusoid import config
@@ -16,17 +17,18 @@ def run(args, params: config.SinusoidParams) -> None:
     tasks = load_taskset(args.test_tasks)
     unrelated = {name: load_taskset(Path(args.unrelated_dir) / f"{name}.safetensors") for name in UNRELATED_FAMILIES}
     result = evaluate(params, tasks, unrelated, Path(args.models_dir))
-    write_json(args.metrics_out, result.metrics)
+    write_json(args.scores_out, result.metrics)
+    write_headline(args.headline_dir, result.headline)
     write_json(args.unrelated_out, result.unrelated)
     write_text(args.curves_out, result.curves.to_csv(index=False))
     write_text(args.long_curves_out, result.long_curves.to_csv(index=False))
     write_text(args.examples_out, result.examples.to_csv(index=False))
     write_json(args.methods_out, result.methods)
-    stage.wrote(args.metrics_out, args.unrelated_out, args.curves_out, args.long_curves_out, args.examples_out,
-                args.methods_out)  # fmt: skip
+    stage.wrote(args.scores_out, args.headline_dir, args.unrelated_out, args.curves_out, args.long_curves_out,
+                args.examples_out, args.methods_out)  # fmt: skip
 
 
 if __name__ == "__main__":
-    paths = ("test_tasks", "unrelated_dir", "models_dir", "metrics_out", "unrelated_out", "curves_out",
+    paths = ("test_tasks", "unrelated_dir", "models_dir", "scores_out", "headline_dir", "unrelated_out", "curves_out",
              "long_curves_out", "examples_out", "methods_out")  # fmt: skip
     stage.main(run, __doc__, config.load, *paths)

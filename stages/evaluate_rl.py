@@ -4,6 +4,7 @@ same action noise (reml/families/rl/evaluate.py)."""
 from pathlib import Path
 
 from reml.core import stage
+from reml.core.headline import write_headline
 from reml.core.io import write_json, write_text
 from reml.families.rl import config
 from reml.families.rl.evaluate import evaluate
@@ -11,11 +12,12 @@ from reml.families.rl.evaluate import evaluate
 
 def run(args, params: config.RLParams) -> None:
     result = evaluate(params.rl, Path(args.models_dir))
-    write_json(args.metrics_out, result.metrics)
+    write_json(args.scores_out, result.metrics)
+    write_headline(args.headline_dir, result.headline())
     write_text(args.curves_out, result.curves.to_csv(index=False))
     write_json(args.methods_out, result.methods)
-    stage.wrote(args.metrics_out, args.curves_out, args.methods_out)
+    stage.wrote(args.scores_out, args.headline_dir, args.curves_out, args.methods_out)
 
 
 if __name__ == "__main__":
-    stage.main(run, __doc__, config.load, "models_dir", "metrics_out", "curves_out", "methods_out")
+    stage.main(run, __doc__, config.load, "models_dir", "scores_out", "headline_dir", "curves_out", "methods_out")

@@ -7,10 +7,11 @@ import pandas as pd
 
 from reml.core import stage
 from reml.core.figures import save_png
-from reml.core.io import ArtifactError, require_file
+from reml.core.io import ArtifactError, require_file, write_text
+from reml.core.plots import long_table
 from reml.families.sinusoid import config
 from reml.families.sinusoid.evaluate import producing_stage
-from reml.families.sinusoid.figures import report_figures
+from reml.families.sinusoid.figures import plot_columns, report_figures
 
 
 def logs(paths: list[str]) -> dict[str, pd.DataFrame]:
@@ -22,21 +23,35 @@ def run(args, params: config.SinusoidParams) -> None:
     reml_logs = {p.stem: pd.read_csv(p) for p in sorted(Path(args.reml_logs_dir).glob("*.csv"))}
     if not reml_logs:
         raise ArtifactError(f"{args.reml_logs_dir}: no REML training curves; rerun `dvc repro train_reml`")
+    curves = pd.read_csv(require_file(args.curves, "evaluate_fewshot"))
+    long_curves = pd.read_csv(require_file(args.long_curves, "evaluate_fewshot"))
     figures = report_figures(
         params,
-        curves=pd.read_csv(require_file(args.curves, "evaluate_fewshot")),
+        curves=curves,
         examples=pd.read_csv(require_file(args.examples, "evaluate_fewshot"), keep_default_na=False),
         training_logs=logs(args.training_logs),
         meta_training_logs=logs(args.meta_training_logs),
-        long_curves=pd.read_csv(require_file(args.long_curves, "evaluate_fewshot")),
+        long_curves=long_curves,
         unrelated=json.loads(require_file(args.unrelated, "evaluate_fewshot").read_text()),
         reml_logs=reml_logs,
     )
     for name, figure in figures.items():
         save_png(figure, Path(args.out_dir) / name, params.make_figures.dpi)
-    stage.wrote(*(Path(args.out_dir) / name for name in figures))
+    methods, long = params.evaluate_fewshot.methods, params.evaluate_fewshot.long_finetune
+    write_text(args.plots_out, long_table(curves, plot_columns(methods, params.adaptation.shots)).to_csv(index=False))
+    write_text(args.long_plots_out, long_table(long_curves, plot_columns(long.methods, [long.k])).to_csv(index=False))
+    stage.wrote(*(Path(args.out_dir) / name for name in figures), args.plots_out, args.long_plots_out)
 
 
 if __name__ == "__main__":
-    paths = ("curves", "examples", "long_curves", "unrelated", "reml_logs_dir", "out_dir")
+    paths = (
+        "curves",
+        "examples",
+        "long_curves",
+        "unrelated",
+        "reml_logs_dir",
+        "out_dir",
+        "plots_out",
+        "long_plots_out",
+    )
     stage.main(run, __doc__, config.load, *paths, training_logs=list, meta_training_logs=list)

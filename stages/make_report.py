@@ -1,4 +1,4 @@
-"""Stage make_report: write the report (reports/report.md) from the committed metrics, curves and figures
+"""Stage make_report: write the report (reports/report.md) from the committed scores, curves and figures
 of every family, with the code's commit and the exact params."""
 
 import json
@@ -39,12 +39,12 @@ def run(args, params: all_params.AllParams) -> None:
             figures,
         ),
         classification.section(
-            read_json(args.classification_metrics, "evaluate_classification"),
+            read_json(args.classification_scores, "evaluate_classification"),
             read_json(args.classification_methods, "evaluate_classification"),
             link(args.classification_figure, "make_classification_figures"),
         ),
         rl.section(
-            read_json(args.rl_metrics, "evaluate_rl"),
+            read_json(args.rl_scores, "evaluate_rl"),
             read_json(args.rl_methods, "evaluate_rl"),
             link(args.rl_figure, "make_rl_figures"),
         ),
@@ -57,7 +57,7 @@ def run(args, params: all_params.AllParams) -> None:
 
 if __name__ == "__main__":
     sinusoid_inputs = ("curves", "methods", "long_curves", "unrelated", "figures_dir")
-    other_inputs = ("classification_metrics", "classification_methods", "classification_figure", "rl_metrics",
+    other_inputs = ("classification_scores", "classification_methods", "classification_figure", "rl_scores",
                     "rl_methods", "rl_figure")  # fmt: skip
     paths = (*sinusoid_inputs, *other_inputs, "out")
     stage.main(run, __doc__, all_params.load, *paths)

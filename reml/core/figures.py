@@ -6,7 +6,7 @@ The figures themselves are pure functions from tables to matplotlib figures, one
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -14,8 +14,11 @@ import matplotlib
 matplotlib.use("Agg")  # headless: no display is ever needed
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 from reml.core.io import atomic_path, require_file  # noqa: E402
 
@@ -34,7 +37,9 @@ METHOD_ORDER = (
     "reml_ppo_oracle",
     "reml_maskable_oracle",
     "reml_lstm_oracle",
+    "maml_trpo",
 )
+DIVERGED_MARKER = dict(marker="^", s=70, edgecolor="black", linewidth=0.8, zorder=6)
 
 
 def line_style(method: str) -> str:
@@ -49,6 +54,49 @@ def method_colors(methods: Sequence[str]) -> dict[str, tuple[float, float, float
     return {m: palette[i % len(palette)] for i, m in enumerate(known + extra) if m in methods}
 
 
+def log_limits(step0_means: Sequence[float], all_means: Sequence[float]) -> tuple[float, float]:
+    """(bottom, top) of a log-scale MSE axis. The top is 10 x the worst finite step-0 mean (no adaptation
+    at all): a value above it, inf or NaN is a diverged fine-tune, drawn as a marker at the top. The
+    bottom is half the lowest mean below the top."""
+    finite = [v for v in step0_means if np.isfinite(v) and v > 0]
+    top = 10 * max(finite) if finite else 1.0
+    shown = [v for v in all_means if np.isfinite(v) and 0 < v <= top]
+    return (min(shown) / 2 if shown else top / 1e3), top
+
+
+def positive_curve(ax: plt.Axes, x: Sequence[float], mean: Sequence[float], ci: Sequence[float],
+                   limits: tuple[float, float], **line: object) -> int:  # fmt: skip
+    """A positive score (an MSE) against ``x`` on a log axis with ``limits`` (:func:`log_limits`), with
+    its 95% CI band. The band's lower edge is cut at the axis bottom (a negative MSE does not exist);
+    points above the top or not finite are diverged: the line stops and a triangle at the top marks
+    each. Returns how many were marked."""
+    bottom, top = limits
+    x, mean, ci = np.asarray(x, float), np.asarray(mean, float), np.asarray(ci, float)
+    ok = np.isfinite(mean) & (mean <= top)
+    mean, ci = np.where(ok, mean, top), np.where(np.isfinite(ci), ci, np.inf)
+    ax.plot(x, np.where(ok, mean, np.nan), **line)
+    low = np.where(ok, np.clip(mean - ci, bottom, None), np.nan)
+    high = np.where(ok, np.minimum(mean + ci, top), np.nan)
+    ax.fill_between(x, low, high, color=line.get("color"), alpha=0.15, linewidth=0)
+    if (~ok).any():
+        ax.scatter(x[~ok], np.full(int((~ok).sum()), top), color=line.get("color"), clip_on=False, **DIVERGED_MARKER)
+    ax.set_yscale("log")
+    ax.set_ylim(bottom, top)
+    return int((~ok).sum())
+
+
+def diverged_handle(label: str = "diverged (inf, NaN or 10x no adaptation)") -> Line2D:
+    """The legend entry of the diverged markers (:func:`positive_curve`)."""
+    return Line2D([], [], linestyle="", marker="^", markersize=8, markerfacecolor="white", markeredgecolor="black",
+                  label=label)  # fmt: skip
+
+
+def thousands(ax: plt.Axes, bins: int = 5) -> None:
+    """At most ``bins`` x ticks, labelled 5k, 10k, ... (long step counts otherwise collide)."""
+    ax.xaxis.set_major_locator(MaxNLocator(bins, integer=True))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}k" if abs(v) >= 1000 else f"{v:g}"))
+
+
 def save_png(fig: plt.Figure, path: str | Path, dpi: int) -> None:
     """Write a PNG atomically, without the matplotlib version stamp, so reruns give identical bytes."""
     with atomic_path(path) as tmp:
@@ -56,9 +104,7 @@ def save_png(fig: plt.Figure, path: str | Path, dpi: int) -> None:
     plt.close(fig)
 
 
-def render_table(
-    render: Callable[[pd.DataFrame, dict], plt.Figure], curves: str | Path, methods: str | Path, made_by: str
-) -> plt.Figure:
-    """``render(curves, methods)`` of an evaluation's curves CSV and methods JSON, both written by the
-    stage ``made_by`` (the figure stages of the classification and meta-RL families)."""
-    return render(pd.read_csv(require_file(curves, made_by)), json.loads(require_file(methods, made_by).read_text()))
+def read_tables(curves: str | Path, methods: str | Path, made_by: str) -> tuple[pd.DataFrame, dict]:
+    """An evaluation's curves CSV and methods JSON, both written by the stage ``made_by`` (what the
+    figure stages of the classification and meta-RL families draw)."""
+    return pd.read_csv(require_file(curves, made_by)), json.loads(require_file(methods, made_by).read_text())

@@ -1,12 +1,15 @@
 """The DVC pipeline: one script per stage, named after it; declared dependencies are complete; and the
 whole thing runs end to end on the tiny profile."""
 
+import hashlib
 import json
 import math
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import pandas as pd
 import pytest
@@ -85,8 +88,11 @@ def test_tiny_profile_end_to_end(tmp_path):
     for name in names:
         assert f"Running stage '{name}'" in first.stdout, f"{name} did not run"
 
-    reports = repo / "reports"
-    metrics = json.loads((reports / "metrics" / "sinusoid.json").read_text())
+    reports = repo / "reports" / "tiny"  # its own folder: the committed quick results stay as they are
+    untouched = subprocess.run(["git", "status", "--porcelain", "--", "reports"], cwd=repo, capture_output=True,
+                               text=True, check=True)  # fmt: skip
+    assert untouched.stdout == "", untouched.stdout
+    metrics = json.loads((reports / "scores" / "sinusoid.json").read_text())
     assert set(metrics) == set(METHOD_NAMES)
     for method, by_k in metrics.items():
         assert set(by_k) == {"k5", "k10", "k20"}
@@ -95,7 +101,7 @@ def test_tiny_profile_end_to_end(tmp_path):
             assert all(math.isfinite(v) for v in leaves.values()), method
     curves = pd.read_csv(reports / "curves" / "sinusoid.csv")
     assert list(curves.step) == list(range(11)) and curves.notna().all().all()
-    unrelated = json.loads((reports / "metrics" / "sinusoid_unrelated.json").read_text())
+    unrelated = json.loads((reports / "scores" / "sinusoid_unrelated.json").read_text())
     assert set(unrelated) == {"in_distribution", "lines", "quadratics", "sinusoid_large_amplitude",
                               "sinusoid_double_frequency"}  # fmt: skip
     for by_method in unrelated.values():
@@ -108,7 +114,7 @@ def test_tiny_profile_end_to_end(tmp_path):
         "meta_training.png", "reml_training.png", "training.png", "unrelated.png",
     ]  # fmt: skip
     assert all((reports / "figures" / "sinusoid" / f).stat().st_size > 1000 for f in figures)
-    classification = json.loads((reports / "metrics" / "classification.json").read_text())
+    classification = json.loads((reports / "scores" / "classification.json").read_text())
     assert set(classification) == {"glyphs"}
     assert set(classification["glyphs"]) == {
         "scratch",
@@ -125,13 +131,32 @@ def test_tiny_profile_end_to_end(tmp_path):
             assert set(leaves) == {f"{m}_step{s}" for m in ("acc", "ci95") for s in (0, 1, 2)}
             assert all(0 <= leaves[f"acc_step{s}"] <= 1 for s in (0, 1, 2))
     assert (reports / "figures" / "classification" / "accuracy.png").stat().st_size > 1000
-    rl = json.loads((reports / "metrics" / "rl.json").read_text())
+    rl = json.loads((reports / "scores" / "rl.json").read_text())
     assert set(rl) == {"navigation2d", "cheetah_dir"}
     for by_method in rl.values():
         assert set(by_method) == {"scratch", "pretrained", "oracle", "maml_trpo", "reml_maskable"}
         for leaves in by_method.values():
             assert set(leaves) == {f"{m}_step{s}" for m in ("return", "ci95") for s in range(4)}
             assert all(math.isfinite(v) for v in leaves.values())
+    # Headline metrics: one file per setting, one number per method, the ones `dvc metrics show` prints.
+    headline = {p.relative_to(reports / "metrics").as_posix(): json.loads(p.read_text())
+                for p in sorted((reports / "metrics").rglob("*.json"))}  # fmt: skip
+    unrelated_files = [f"sinusoid/unrelated-{n}.json" for n in sorted(set(unrelated) - {"in_distribution"})]
+    assert sorted(headline) == sorted(
+        ["classification/5w1s.json", "classification/5w5s.json", "rl/cheetah_dir.json", "rl/navigation2d.json",
+         "sinusoid/k10.json", "sinusoid/k20.json", "sinusoid/k5.json", *unrelated_files]
+    )  # fmt: skip
+    assert headline["sinusoid/k10.json"] == {"steps": 10, **{m: metrics[m]["k10"]["mse_step10"] for m in metrics}}
+    assert headline["rl/cheetah_dir.json"] == {
+        "steps": 3,
+        **{m: v["return_step3"] for m, v in rl["cheetah_dir"].items()},
+    }
+    shown = dvc("metrics", "show", cwd=repo)
+    assert shown.returncode == 0 and max(map(len, shown.stdout.splitlines())) < 400, shown.stdout
+    summary = subprocess.run([sys.executable, "-m", "reml", "results"], cwd=repo, capture_output=True, text=True)
+    assert summary.returncode == 0, summary.stderr
+    assert "== Sinusoid regression" in summary.stdout and "== Few-shot classification" in summary.stdout
+    assert "== Meta-RL" in summary.stdout and "K = 20" in summary.stdout and "5-way 5-shot" in summary.stdout
     # A checkpoint records only the params its stage declares, so its bytes in dvc.lock follow them.
     params = yaml.safe_load((repo / "params.yaml").read_text())
     rl_methods = json.loads((repo / "results" / "rl" / "methods.json").read_text())["families"]
@@ -157,3 +182,40 @@ def test_tiny_profile_end_to_end(tmp_path):
     assert "Data and pipelines are up to date" in second.stdout
     metrics_diff = dvc("metrics", "diff", cwd=repo)  # against the copy's HEAD (the default profile's numbers)
     assert metrics_diff.returncode == 0, metrics_diff.stderr
+
+    # kill -9 in the middle of a stage, then `dvc repro`: dvc.lock, every output and git status as before.
+    before = snapshot(repo)
+    stray = repo / "models" / "sinusoid" / "reml" / ".reml_ppo-support-0.partial"
+    kill_when_exists(["repro", "--force", "--single-item", "train_reml@reml_ppo-support-0"], repo, stray)
+    assert stray.is_dir()  # SIGKILL leaves it: no `finally` runs
+    after = dvc("repro", cwd=repo)
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert snapshot(repo) == before
+
+
+def snapshot(repo):
+    """dvc.lock, `git status` and the bytes of every output, by path (the killed stage's stray folder is
+    left out by .dvcignore and .gitignore, so it must not show)."""
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True, check=True)
+    files = {}
+    for top in ("data", "models", "results", "reports"):
+        for path in sorted((repo / top).rglob("*")):
+            if path.is_file() and not any(part.endswith(".partial") for part in path.parts):
+                files[str(path.relative_to(repo))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return (repo / "dvc.lock").read_text(), status.stdout, files
+
+
+def kill_when_exists(args, repo, marker, timeout=300):
+    """Run ``dvc *args`` and SIGKILL its whole process group as soon as ``marker`` exists."""
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.Popen([str(BIN / "dvc"), *args], cwd=repo, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + timeout
+    try:
+        while not marker.exists():
+            assert proc.poll() is None, f"dvc {' '.join(args)} ended before {marker} appeared"
+            assert time.monotonic() < deadline, f"{marker} did not appear in {timeout} s"
+            time.sleep(0.02)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

@@ -30,7 +30,8 @@ def test_bad_param_stops_the_stage_before_writing(params_copy, tmp_path):
 def test_missing_artifact_names_the_file_and_the_stage(tmp_path):
     proc = run_stage(
         "evaluate_fewshot.py", "--test-tasks", str(tmp_path / "absent.safetensors"), "--models-dir", str(tmp_path),
-        "--metrics-out", str(tmp_path / "m.json"), "--curves-out", str(tmp_path / "c.csv"),
+        "--scores-out", str(tmp_path / "m.json"), "--headline-dir", str(tmp_path / "h"),
+        "--curves-out", str(tmp_path / "c.csv"),
         "--examples-out", str(tmp_path / "e.csv"), "--methods-out", str(tmp_path / "x.json"),
         "--unrelated-dir", str(tmp_path / "u"), "--unrelated-out", str(tmp_path / "u.json"),
         "--long-curves-out", str(tmp_path / "l.csv"),

@@ -18,6 +18,7 @@ import pandas as pd
 
 from reml.core.curve import rounded
 from reml.core.harness import Adaptation
+from reml.core.headline import headline
 from reml.core.seeding import generator
 from reml.families.classification.baselines import fresh_head
 from reml.families.classification.checkpoint import head_slot, load_classifier
@@ -32,8 +33,15 @@ class Evaluation:
     """Everything ``evaluate_classification`` writes."""
 
     metrics: dict[str, Any]  # <dataset>.<method>.<N>w<K>s.{acc,ci95}_step<S>
-    curves: pd.DataFrame  # step, then <method>_<N>w<K>s
+    curves: pd.DataFrame  # step, then <method>_<N>w<K>s and <method>_<N>w<K>s_ci95
     methods: dict[str, Any]  # step sizes and what each method recorded
+
+    def headline(self) -> dict[str, Any]:
+        """reports/metrics/classification/<N>w<K>s.json: each method's accuracy after the last step."""
+        (by_method,) = self.metrics.values()
+        settings = next(iter(by_method.values()))
+        by_setting = {s: {m: by_s[s] for m, by_s in by_method.items()} for s in settings}
+        return headline(by_setting, "acc", self.methods["steps"])
 
 
 def evaluate(cfg: ClassificationConfig, models: Path, val: ClassPool, test: ClassPool) -> Evaluation:
@@ -81,6 +89,7 @@ def evaluate(cfg: ClassificationConfig, models: Path, val: ClassPool, test: Clas
                 k_: round(v, 4) if v is not None else None for k_, v in leaves.items()
             }
             curves[f"{method}_{name}"] = [round(float(v), 4) for v in curve.mean]
+            curves[f"{method}_{name}_ci95"] = [round(float(v), 4) for v in curve.ci95]
             methods.setdefault(method, {})[name] = {"step_size": lr, **(extra or {})}
             print(f"{name} {method:14s} lr {lr:<6} acc " + " ".join(f"{float(v):.3f}" for v in curve.mean))
     info = {"dataset": cfg.dataset, "n_test": cfg.evaluate.n_test, "steps": steps, "methods": methods}

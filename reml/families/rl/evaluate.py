@@ -24,6 +24,7 @@ import pandas as pd
 import torch
 
 from reml.core.curve import Curve, rounded
+from reml.core.headline import headline
 from reml.core.io import ArtifactError
 from reml.core.nets import Weights
 from reml.core.seeding import generator
@@ -156,6 +157,10 @@ class Evaluation:
     metrics: dict[str, Any]  # <family>.<method>.{return,ci95}_step<S>
     curves: pd.DataFrame  # step, then <family>.<method> and <family>.<method>.ci95
     methods: dict[str, Any]  # budgets, what REML composed, and the paired comparisons
+
+    def headline(self) -> dict[str, Any]:
+        """reports/metrics/rl/<family>.json: each method's return after the last test-time step."""
+        return headline(self.metrics, "return", len(self.methods["step_sizes"]))
 
 
 def evaluate(cfg: RLConfig, models: Path) -> Evaluation:

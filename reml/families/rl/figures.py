@@ -9,6 +9,7 @@ import pandas as pd
 import seaborn as sns
 
 from reml.core.figures import line_style, method_colors
+from reml.core.plots import Column
 from reml.families.rl.report import FINN_RL
 
 
@@ -16,22 +17,33 @@ def rl_curves(curves: pd.DataFrame, families: Sequence[str], methods: Sequence[s
               published: dict[str, Sequence[float]]) -> plt.Figure:  # fmt: skip
     """Average return vs policy-gradient steps on the test tasks, one panel per family, one line per
     method with its 95% CI band; Finn et al.'s MAML returns as black crosses where published."""
+    sns.set_theme(style="whitegrid", context="notebook")
     colors = method_colors(methods)
-    fig, axes = plt.subplots(1, len(families), figsize=(4.5 * len(families), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(families), figsize=(4.8 * len(families), 3.8), squeeze=False)
     for ax, family in zip(axes[0], families, strict=True):
         for method in methods:
             mean, ci = curves[f"{family}.{method}"], curves[f"{family}.{method}.ci95"]
-            sns.lineplot(x=curves["step"], y=mean, ax=ax, label=method, color=colors[method],
-                         linestyle=line_style(method), marker="o", markersize=3)  # fmt: skip
+            ax.plot(curves["step"], mean, label=method, color=colors[method], linestyle=line_style(method),
+                    marker="o", markersize=3, linewidth=1.4)  # fmt: skip
             ax.fill_between(curves["step"], mean - ci, mean + ci, color=colors[method], alpha=0.15, linewidth=0)
         if family in published:
             ax.scatter(range(len(published[family])), published[family], marker="x", color="black",
                        label="maml, Finn et al.", zorder=5)  # fmt: skip
-        ax.set(title=family, xlabel="policy-gradient steps", ylabel="average return")
+        ax.set(title=family, xlabel="policy-gradient steps", ylabel="average return (mean ± 95% CI)")
         ax.set_xticks(list(curves["step"]))
-        ax.legend(fontsize=7)
-    fig.tight_layout()
+    labelled = {}
+    for ax in axes[0]:  # Finn's crosses appear only in the panels with published numbers
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            labelled.setdefault(label, handle)
+    fig.legend(list(labelled.values()), list(labelled), loc="lower center", ncol=min(len(labelled), 7), frameon=False)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     return fig
+
+
+def plot_columns(methods_info: dict) -> list[Column]:
+    """The columns of ``dvc plots``' meta-RL table (:mod:`reml.core.plots`): every family, every method."""
+    families = methods_info["families"]
+    return [(f, m, f"{f}.{m}", f"{f}.{m}.ci95") for f in families for m in families[f]["methods"]]
 
 
 def returns_figure(curves: pd.DataFrame, methods_info: dict) -> plt.Figure:

@@ -9,11 +9,12 @@ Three evaluations, all on tasks no method trained on:
 REML methods compose one network per test task from its support points, with the pool frozen; a
 method trained with several seeds has each task's curve averaged over its seeds.
 
-Contract (shared by every later method): ``reports/metrics/sinusoid.json`` holds scalar leaves
+Contract (shared by every later method): ``reports/scores/sinusoid.json`` holds scalar leaves
 ``<method>.k<K>.mse_step<S>`` and ``<method>.k<K>.ci95_step<S>`` for S in {0, 1, 10} (null where
 fine-tuning diverged to inf or NaN on some task);
 ``reports/curves/sinusoid.csv`` holds every step 0..S, one row per step, columns
-``<method>_k<K>`` (mean) and ``<method>_k<K>_ci95``.
+``<method>_k<K>`` (mean) and ``<method>_k<K>_ci95``; ``reports/metrics/sinusoid/k<K>.json`` (and
+``unrelated-<family>.json``) hold each method's MSE after all S steps, for ``dvc metrics show``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import torch
 from reml.core.config import ConfigError
 from reml.core.curve import Curve, rounded
 from reml.core.harness import Adaptation, batched_trajectories, score
+from reml.core.headline import headline
 from reml.core.nets import MLP, InputKind, Weights, make_inputs
 from reml.core.tasks import TaskSet
 from reml.families.sinusoid.checkpoint import load_checkpoint
@@ -188,7 +190,7 @@ def producing_stage(method: str) -> str:
 def load_runs(params: SinusoidParams, models_dir: Path, method: str) -> list[Method]:
     """A method's trained runs: one checkpoint, or one REML agent per seed."""
     if method not in REML_METHODS:
-        return [load_checkpoint(models_dir / f"{method}.safetensors", producing_stage(method))]
+        return [load_checkpoint(models_dir / f"{method}.safetensors", producing_stage(method), method)]
     agent, encoding = split_reml_method(method)
     distribution = SinusoidDistribution.of(params.sinusoid)
     runs: list[Method] = []
@@ -221,8 +223,9 @@ def method_info(result: MethodResult, runs: list) -> dict[str, Any]:
 class Evaluation:
     """Everything ``evaluate_fewshot`` writes."""
 
-    metrics: dict[str, Any]  # the main tables (reports/metrics/sinusoid.json)
+    metrics: dict[str, Any]  # the main tables (reports/scores/sinusoid.json)
     unrelated: dict[str, Any]  # the unrelated families, with the in-distribution rows first
+    headline: dict[str, Any]  # reports/metrics/sinusoid/<setting>.json (reml/core/headline.py)
     curves: pd.DataFrame  # every step of the main evaluation
     long_curves: pd.DataFrame  # the longer fine-tune
     examples: pd.DataFrame  # fits on a few test tasks, for the example figure
@@ -277,6 +280,18 @@ def evaluate(params: SinusoidParams, tasks: TaskSet, unrelated: dict[str, TaskSe
         adaptation.optimizer,
         adaptation.steps,
     )
+    main = metrics(results)
+    by_setting = {f"k{k}": {m: by_k[f"k{k}"] for m, by_k in main.items()} for k in adaptation.shots}
+    for name in unrelated:  # research question 3's families, at its K
+        by_setting[f"unrelated-{name}"] = {
+            m: by_k[f"k{cfg.unrelated_k}"] for m, by_k in unrelated_metrics[name].items()
+        }
     return Evaluation(
-        metrics(results), unrelated_metrics, curves_table(results), curves_table(long_results), examples, methods_info
+        main,
+        unrelated_metrics,
+        headline(by_setting, "mse", adaptation.steps),
+        curves_table(results),
+        curves_table(long_results),
+        examples,
+        methods_info,
     )

@@ -5,50 +5,51 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from reml.core.figures import line_style, method_colors
+from reml.core.figures import (
+    DIVERGED_MARKER,
+    diverged_handle,
+    line_style,
+    log_limits,
+    method_colors,
+    positive_curve,
+    thousands,
+)
+from reml.core.plots import Column
 from reml.families.sinusoid.config import SinusoidParams
 
 
 def learning_curves(
-    curves: pd.DataFrame,
-    methods: Sequence[str],
-    shots: Sequence[int],
-    xlabel: str = "gradient steps",
-    log_y: bool = False,
+    curves: pd.DataFrame, methods: Sequence[str], shots: Sequence[int], xlabel: str = "gradient steps"
 ) -> plt.Figure:
-    """Query MSE vs gradient steps, one panel per K, one line per method with a 95% CI band (Finn Fig. 3)."""
+    """Query MSE vs gradient steps on a log scale, one panel per K, one line per method with its 95% CI
+    band (Finn Fig. 3); diverged points are marked at the top of the axis, never dropped."""
     sns.set_theme(style="whitegrid", context="notebook")
     colors = method_colors(methods)
+    means = [curves[f"{m}_k{k}"] for m in methods for k in shots]
+    limits = log_limits([float(c.iloc[0]) for c in means], [float(v) for c in means for v in c])
     fig, axes = plt.subplots(1, len(shots), figsize=(4.2 * len(shots), 3.6), sharey=True, squeeze=False)
+    diverged = 0
     for ax, k in zip(axes[0], shots, strict=True):
         for method in methods:
-            mean, ci = curves[f"{method}_k{k}"], curves[f"{method}_k{k}_ci95"]
-            style = line_style(method)
-            sns.lineplot(
-                x=curves["step"],
-                y=mean,
-                ax=ax,
-                label=method,
-                color=colors[method],
-                linestyle=style,
-                marker="o" if len(curves) <= 25 else None,
-                markersize=4,
-            )
-            ax.fill_between(curves["step"], mean - ci, mean + ci, color=colors[method], alpha=0.2, linewidth=0)
+            diverged += positive_curve(
+                ax, curves["step"], curves[f"{method}_k{k}"], curves[f"{method}_k{k}_ci95"], limits, label=method,
+                color=colors[method], linestyle=line_style(method), marker="o" if len(curves) <= 25 else None,
+                markersize=3, linewidth=1.4,
+            )  # fmt: skip
         ax.set_title(f"K = {k}")
         ax.set_xlabel(xlabel)
-        if log_y:
-            ax.set_yscale("log")
-        ax.set_ylabel("query MSE (mean ± 95% CI)")
-        ax.legend().remove()
+    axes[0][0].set_ylabel("query MSE (mean ± 95% CI, log)")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    ncol = min(len(methods), 6)
-    rows = -(-len(methods) // ncol)
+    if diverged:
+        handles.append(diverged_handle())
+    ncol = min(len(handles), 6)
+    rows = -(-len(handles) // ncol)
     fig.set_size_inches(max(4.2 * len(shots), 9.0), 3.6 + 0.3 * rows)
-    fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False)
+    fig.legend(handles=handles, loc="lower center", ncol=ncol, frameon=False)
     fig.tight_layout(rect=(0, 0.06 + 0.05 * rows, 1, 1))
     return fig
 
@@ -133,6 +134,7 @@ def reml_training(logs: dict[str, pd.DataFrame]) -> plt.Figure:
         )  # fmt: skip
         ax.set_ylabel(label)
         ax.set_xlabel("environment timesteps")
+        thousands(ax)
         if log_y:
             ax.set_yscale("log")
         ax.legend().remove()
@@ -143,7 +145,9 @@ def reml_training(logs: dict[str, pd.DataFrame]) -> plt.Figure:
 
 
 def unrelated_tasks(unrelated: dict, k: int, step: int) -> plt.Figure:
-    """Query MSE after ``step`` steps on each task family (in-distribution first), per method, with 95% CIs."""
+    """Query MSE after ``step`` steps on each task family (in-distribution first), per method, with 95% CIs,
+    log scale. A diverged cell (no finite mean) is a hatched bar to the top of the axis with a triangle:
+    shown as diverged, never dropped."""
     sns.set_theme(style="whitegrid", context="notebook")
     rows = [
         {"family": family, "method": method, "mse": leaves[f"k{k}"][f"mse_step{step}"],
@@ -151,21 +155,42 @@ def unrelated_tasks(unrelated: dict, k: int, step: int) -> plt.Figure:
         for family, by_method in unrelated.items()
         for method, leaves in by_method.items()
     ]  # fmt: skip
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows).astype({"mse": float, "ci": float})  # null -> NaN
     families, methods = list(unrelated), list(dict.fromkeys(table["method"]))
     colors = method_colors(methods)
-    fig, ax = plt.subplots(figsize=(max(8.0, 1.8 * len(families)), 4.4))
+    finite = table[np.isfinite(table.mse) & (table.mse > 0)]
+    top = 3 * float((finite.mse + finite.ci.fillna(0)).max()) if len(finite) else 1.0
+    bottom = float(finite.mse.min()) / 2 if len(finite) else top / 1e3
+    fig, ax = plt.subplots(figsize=(max(8.0, 1.8 * len(families)), 4.6))
     width = 0.8 / len(methods)
+    any_diverged = False
     for i, method in enumerate(methods):
         of = table[table.method == method].set_index("family").reindex(families)
-        x = [j + (i - (len(methods) - 1) / 2) * width for j in range(len(families))]
-        ax.bar(x, of["mse"], width, yerr=of["ci"], color=colors[method], label=method, capsize=2)
+        x = np.arange(len(families)) + (i - (len(methods) - 1) / 2) * width
+        ok = np.isfinite(of["mse"].to_numpy())
+        mse, ci = of["mse"].to_numpy(), of["ci"].fillna(0).to_numpy()
+        lower = np.where(ok, np.minimum(ci, mse - bottom), 0)  # the bar's error bar stops at the axis
+        ax.bar(x[ok], mse[ok], width, yerr=[lower[ok], ci[ok]], color=colors[method], label=method, capsize=2)
+        if (~ok).any():
+            any_diverged = True
+            ax.bar(x[~ok], top, width, color="white", edgecolor=colors[method], hatch="//", linewidth=1)
+            ax.scatter(x[~ok], np.full(int((~ok).sum()), top), color=colors[method], clip_on=False, **DIVERGED_MARKER)
     ax.set_xticks(range(len(families)), [f.replace("_", "\n") for f in families])
     ax.set_yscale("log")
-    ax.set_ylabel(f"query MSE after {step} steps (K = {k})")
-    ax.legend(loc="upper left", ncol=3, frameon=False, fontsize="small")
-    fig.tight_layout()
+    ax.set_ylim(bottom, top)
+    ax.set_ylabel(f"query MSE after {step} steps (K = {k}, log)")
+    handles, _ = ax.get_legend_handles_labels()
+    if any_diverged:
+        handles.append(diverged_handle("diverged on some task (hatched)"))
+    ncol = min(len(handles), 5)
+    fig.legend(handles=handles, loc="lower center", ncol=ncol, frameon=False, fontsize="small")
+    fig.tight_layout(rect=(0, 0.05 * -(-len(handles) // ncol), 1, 1))
     return fig
+
+
+def plot_columns(methods: Sequence[str], shots: Sequence[int]) -> list[Column]:
+    """The columns of ``dvc plots``' sinusoid tables (:mod:`reml.core.plots`): every method, every K."""
+    return [(f"K = {k}", m, f"{m}_k{k}", f"{m}_k{k}_ci95") for k in shots for m in methods]
 
 
 def report_figures(
@@ -183,7 +208,7 @@ def report_figures(
     long = params.evaluate_fewshot.long_finetune
     extra = {
         "long_finetune.png": learning_curves(
-            long_curves, list(long.methods), [long.k], xlabel=f"{long.optimizer} steps (lr {long.lr:g})", log_y=True
+            long_curves, list(long.methods), [long.k], xlabel=f"{long.optimizer} steps (lr {long.lr:g})"
         ),
         "reml_training.png": reml_training(reml_logs),
         "unrelated.png": unrelated_tasks(unrelated, params.evaluate_fewshot.unrelated_k, params.adaptation.steps),

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from reml.core.io import load_tensors, reading, save_tensors
+from reml.core.io import ArtifactError, load_tensors, reading, save_tensors
 from reml.core.nets import Weights, check_shapes
 from reml.families.classification.nets import ConvNet, MlpNet
 
@@ -37,11 +37,15 @@ def save_classifier(path: str | Path, ckpt: ClassifierCheckpoint) -> None:
 
 
 def load_classifier(
-    path: str | Path, made_by: str, model: ConvNet | MlpNet | None = None, body_only: bool = False
+    path: str | Path,
+    made_by: str,
+    model: ConvNet | MlpNet | None = None,
+    body_only: bool = False,
+    method: str | None = None,
 ) -> ClassifierCheckpoint:
-    """Read a checkpoint; with ``model``, also check the parameter names and shapes fit it (with
-    ``body_only``, every parameter but the head's: the pretrained classifier has one output per
-    meta-train class and gets a fresh N-way head at test)."""
+    """Read a checkpoint (of ``method``, if given); with ``model``, also check the parameter names and
+    shapes fit it (with ``body_only``, every parameter but the head's: the pretrained classifier has one
+    output per meta-train class and gets a fresh N-way head at test)."""
     params, meta = load_tensors(path, "classifier", made_by)
     with reading(path, "classifier", made_by):
         ckpt = ClassifierCheckpoint(
@@ -57,6 +61,10 @@ def load_classifier(
                 head = f"{head_slot(expected)}."
                 expected, params = ({k: v for k, v in d.items() if not k.startswith(head)} for d in (expected, params))
             check_shapes(expected, params, model)
+    if method is not None and ckpt.method != method:
+        raise ArtifactError(
+            f"{path}: holds the {ckpt.method} classifier, expected {method}'s; rerun `dvc repro {made_by}`"
+        )
     return ckpt
 
 

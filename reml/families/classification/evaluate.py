@@ -48,10 +48,10 @@ def evaluate(cfg: ClassificationConfig, models: Path, val: ClassPool, test: Clas
     """Score every method on the fixed test episodes of every setting; every checkpoint is loaded (and
     so checked) before any scoring."""
     pretrained = load_classifier(models / "pretrained.safetensors", "train_pretrained_classifier",
-                                 cfg.network(min(cfg.ways)), body_only=True)  # fmt: skip
+                                 cfg.network(min(cfg.ways)), body_only=True, method="pretrained")  # fmt: skip
     checkpoints = {
         (m, n, k): load_classifier(models / f"{m}-{setting_name(n, k)}.safetensors",
-                                   f"train_classifier@{m}-{n}-{k}", cfg.network(n))  # fmt: skip
+                                   f"train_classifier@{m}-{n}-{k}", cfg.network(n), method=m)  # fmt: skip
         for m in META_LEARNERS for n, k in cfg.settings()
     }  # fmt: skip
     agents = {(a, n): load_composer(models / "reml" / f"{a}-{n}w", f"train_reml_classifier@{a}-{n}")

@@ -86,3 +86,5 @@ def test_pretrained_checkpoint_body_is_shape_checked(tmp_path):
         load_classifier(tmp_path / "p.safetensors", "t", ConvNet(1, 8, 5, 28), body_only=True)
     with pytest.raises(ArtifactError, match="parameters do not fit"):
         load_classifier(tmp_path / "p.safetensors", "t", ConvNet(1, 4, 5, 28))
+    with pytest.raises(ArtifactError, match=r"p\.safetensors: holds the pretrained classifier, expected maml's"):
+        load_classifier(tmp_path / "p.safetensors", "t", ConvNet(1, 4, 5, 28), body_only=True, method="maml")

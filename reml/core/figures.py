@@ -55,12 +55,14 @@ def method_colors(methods: Sequence[str]) -> dict[str, tuple[float, float, float
 
 
 def log_limits(step0_means: Sequence[float], all_means: Sequence[float]) -> tuple[float, float]:
-    """(bottom, top) of a log-scale MSE axis. The top is 10 x the worst finite step-0 mean (no adaptation
-    at all): a value above it, inf or NaN is a diverged fine-tune, drawn as a marker at the top. The
-    bottom is half the lowest mean below the top."""
+    """(bottom, top) of a log-scale MSE axis. A mean above 10 x the worst finite step-0 mean (no
+    adaptation at all), inf or NaN is a diverged fine-tune, drawn as a marker at that top; if none
+    diverged, the top is twice the highest mean. The bottom is half the lowest mean shown."""
     finite = [v for v in step0_means if np.isfinite(v) and v > 0]
     top = 10 * max(finite) if finite else 1.0
     shown = [v for v in all_means if np.isfinite(v) and 0 < v <= top]
+    if shown and len(shown) == len(all_means):  # nothing diverged: no room needed for markers
+        top = min(top, 2 * max(shown))
     return (min(shown) / 2 if shown else top / 1e3), top
 
 

@@ -18,7 +18,7 @@ def classification_curves(curves: pd.DataFrame, methods: Sequence[str], settings
     CI band over the test episodes; chance level dotted."""
     sns.set_theme(style="whitegrid", context="notebook")
     colors = method_colors(methods)
-    fig, axes = plt.subplots(1, len(settings), figsize=(4.8 * len(settings), 3.8), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(settings), figsize=(max(4.8 * len(settings), 9.0), 4.2), sharey=True, squeeze=False)
     for ax, setting in zip(axes[0], settings, strict=True):
         for method in methods:
             mean, ci = 100 * curves[f"{method}_{setting}"], 100 * curves[f"{method}_{setting}_ci95"]
@@ -28,13 +28,14 @@ def classification_curves(curves: pd.DataFrame, methods: Sequence[str], settings
                             alpha=0.15, linewidth=0)  # fmt: skip
         ways = int(setting.split("w")[0])
         ax.axhline(100 / ways, color="grey", linestyle=":", linewidth=1)
-        ax.set(title=setting_title(setting), xlabel="SGD steps on the support images",
-               ylabel="query accuracy (%, mean ± 95% CI)", ylim=(0, 100))  # fmt: skip
+        ax.set(title=setting_title(setting), xlabel="SGD steps on the support images", ylim=(0, 100))
         ax.set_xticks(list(curves["step"]))
+    axes[0][0].set_ylabel("query accuracy (%, mean ± 95% CI)")
     handles, _ = axes[0][0].get_legend_handles_labels()
     handles.append(Line2D([], [], color="grey", linestyle=":", label="chance"))
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 8), frameon=False)
-    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    ncol = min(len(handles), 4 if len(settings) < 3 else 8)
+    fig.legend(handles=handles, loc="lower center", ncol=ncol, frameon=False)
+    fig.tight_layout(rect=(0, 0.07 * -(-len(handles) // ncol) + 0.01, 1, 1))
     return fig
 
 

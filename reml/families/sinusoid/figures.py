@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.lines import Line2D
 
 from reml.core.figures import (
     DIVERGED_MARKER,
@@ -54,45 +55,57 @@ def learning_curves(
     return fig
 
 
+STEP_STYLES = (":", "--", "-")  # the example steps, earliest to latest (the last is always solid)
+
+
+def method_groups(methods: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """The example figure's columns: baselines, meta-learners, REML, REML with the oracle encoding."""
+    groups = {
+        "baselines": [m for m in methods if m in ("scratch", "pretrained", "oracle")],
+        "meta-learners": [m for m in methods if m in ("maml", "fomaml", "reptile")],
+        "REML": [m for m in methods if m.startswith("reml_") and not m.endswith("_oracle")],
+        "REML, oracle encoding": [m for m in methods if m.startswith("reml_") and m.endswith("_oracle")],
+    }
+    return [(name, group) for name, group in groups.items() if group]
+
+
 def example_fits(examples: pd.DataFrame, k: int, steps: Sequence[int], methods: Sequence[str]) -> plt.Figure:
-    """Fits on a few test tasks after the given numbers of steps, support points marked (Finn Fig. 2)."""
+    """Fits on a few test tasks (rows), methods grouped in columns so that each panel stays readable, after
+    each of ``steps`` (dotted, dashed, solid: earliest to latest), support points marked (Finn Fig. 2)."""
     sns.set_theme(style="whitegrid", context="notebook")
     colors = method_colors(methods)
     tasks = sorted(examples.loc[examples.kind == "truth", "task"].unique())
-    fig, axes = plt.subplots(
-        len(tasks), len(steps), figsize=(3.6 * len(steps), 2.6 * len(tasks)), sharex=True, sharey="row", squeeze=False
-    )
+    groups = method_groups(methods)
+    styles = dict(zip(steps, STEP_STYLES[-len(steps):] if len(steps) <= 3 else [*[":"] * (len(steps) - 2), "--", "-"],
+                      strict=True))  # fmt: skip
+    fig, axes = plt.subplots(len(tasks), len(groups), figsize=(3.6 * len(groups), 2.5 * len(tasks)), sharex=True,
+                             sharey="row", squeeze=False)  # fmt: skip
     for row, task in enumerate(tasks):
         of_task = examples[examples.task == task]
         truth = of_task[of_task.kind == "truth"]
         support = of_task[(of_task.kind == "support") & (of_task.k == k)]
-        for col, step in enumerate(steps):
+        for col, (name, group) in enumerate(groups):
             ax = axes[row][col]
-            ax.plot(truth.x, truth.y, color="black", linewidth=1.5, label="ground truth")
-            for method in methods:
-                pred = of_task[
-                    (of_task.kind == "prediction")
-                    & (of_task.k == k)
-                    & (of_task.method == method)
-                    & (of_task.step == step)
-                ]
-                ax.plot(
-                    pred.x,
-                    pred.y,
-                    color=colors[method],
-                    linewidth=1.2,
-                    linestyle=line_style(method),
-                    label=method,
-                )
-            ax.scatter(support.x, support.y, color="black", marker="^", s=30, zorder=5, label=f"{k} support points")
+            ax.plot(truth.x, truth.y, color="black", linewidth=1.6)
+            for method in group:
+                for step in steps:
+                    pred = of_task[(of_task.kind == "prediction") & (of_task.k == k) & (of_task.method == method)
+                                   & (of_task.step == step)]  # fmt: skip
+                    ax.plot(pred.x, pred.y, color=colors[method], linewidth=1.3, linestyle=styles[step],
+                            alpha=1.0 if step == steps[-1] else 0.7)  # fmt: skip
+            ax.scatter(support.x, support.y, color="black", marker="^", s=28, zorder=5)
             if row == 0:
-                ax.set_title(f"after {step} step{'s' if step != 1 else ''}")
+                ax.set_title(name)
             if col == 0:
                 ax.set_ylabel(f"test task {task}")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    ncol = min(len(labels), 6)
-    fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False)
-    fig.tight_layout(rect=(0, 0.04 + 0.03 * -(-len(labels) // ncol), 1, 1))
+    handles = [Line2D([], [], color="black", linewidth=1.6, label="ground truth"),
+               Line2D([], [], color="black", marker="^", linestyle="", label=f"{k} support points")]  # fmt: skip
+    handles += [Line2D([], [], color="grey", linestyle=styles[s], label=f"after {s} step{'s' if s != 1 else ''}")
+                for s in steps]  # fmt: skip
+    handles += [Line2D([], [], color=colors[m], linewidth=2.5, label=m) for _, group in groups for m in group]
+    ncol = min(len(handles), 6)
+    fig.legend(handles=handles, loc="lower center", ncol=ncol, frameon=False, fontsize="small")
+    fig.tight_layout(rect=(0, 0.035 * -(-len(handles) // ncol) + 0.01, 1, 1))
     return fig
 
 

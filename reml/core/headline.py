@@ -5,17 +5,20 @@ recorded step of every method with its 95% CI, what the report, the figures and 
 and, from the same numbers, a directory ``<reports_dir>/metrics/<family>/`` with one JSON file per
 setting (a K, an N-way K-shot, an RL family): ``{"steps": S, "<method>": score after S steps, ...}``.
 DVC prints one row per file and one column per method, so ``dvc metrics show`` is a table a person
-can read and ``dvc metrics diff`` names the method and setting that moved. A diverged cell is ``null``.
+can read and ``dvc metrics diff`` names the method and setting that moved. A diverged cell (no finite
+mean: fine-tuning blew up on some task) is the string ``"diverged"``, which both commands print as such.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from reml.core.io import atomic_dir, write_json
 
+DIVERGED = "diverged"
 Leaves = Mapping[str, float | None]  # e.g. {"mse_step0": ..., "ci95_step0": ..., "mse_step10": ...}
 
 
@@ -25,9 +28,13 @@ def headline(
     """``scores[setting][method]`` (a method's leaves) -> the content of each setting's file: the
     ``<value>_step<steps>`` leaf of every method, in the scores' order."""
     return {
-        setting: {"steps": steps, **{m: leaves.get(f"{value}_step{steps}") for m, leaves in by_method.items()}}
+        setting: {"steps": steps, **{m: _cell(leaves.get(f"{value}_step{steps}")) for m, leaves in by_method.items()}}
         for setting, by_method in scores.items()
     }
+
+
+def _cell(value: float | None) -> float | str:
+    return value if isinstance(value, int | float) and math.isfinite(value) else DIVERGED
 
 
 def write_headline(directory: str | Path, files: Mapping[str, Mapping[str, Any]]) -> None:

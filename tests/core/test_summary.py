@@ -48,7 +48,7 @@ def test_headline_tables_are_each_sections_opening_tables():
 
 def test_headline_picks_the_last_step_and_keeps_diverged_cells():
     by_setting = {"k5": {"maml": {"mse_step0": 3.0, "mse_step10": 0.4}, "scratch": {"mse_step10": None}}}
-    assert headline(by_setting, "mse", 10) == {"k5": {"steps": 10, "maml": 0.4, "scratch": None}}
+    assert headline(by_setting, "mse", 10) == {"k5": {"steps": 10, "maml": 0.4, "scratch": "diverged"}}
 
 
 def test_compare_sorts_scores_by_their_ci():

@@ -29,4 +29,4 @@ def run(args, params: config.ClassificationParams) -> None:
 
 
 if __name__ == "__main__":
-    stage.main(run, __doc__, config.load, "out_dir")
+    stage.main(run, __doc__, config.load, "out_dir", on_device=False)

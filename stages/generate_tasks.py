@@ -22,4 +22,4 @@ def run(args, params: config.SinusoidParams) -> None:
 
 
 if __name__ == "__main__":
-    stage.main(run, __doc__, config.load, "test_out", "val_out", "unrelated_dir")
+    stage.main(run, __doc__, config.load, "test_out", "val_out", "unrelated_dir", on_device=False)

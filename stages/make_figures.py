@@ -54,4 +54,4 @@ if __name__ == "__main__":
         "plots_out",
         "long_plots_out",
     )
-    stage.main(run, __doc__, config.load, *paths, training_logs=list, meta_training_logs=list)
+    stage.main(run, __doc__, config.load, *paths, training_logs=list, meta_training_logs=list, on_device=False)

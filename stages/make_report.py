@@ -6,9 +6,8 @@ import os
 from pathlib import Path
 
 import pandas as pd
-import torch
 
-from reml.core import stage
+from reml.core import compute, stage
 from reml.core.io import require_file, write_text
 from reml.core.report import document
 from reml.families import params as all_params
@@ -49,7 +48,8 @@ def run(args, params: all_params.AllParams) -> None:
             link(args.rl_figure, "make_rl_figures"),
         ),
     ]
-    text = document(profile=params.pipeline.profile, revision=stage.source_revision(), torch_version=torch.__version__,
+    text = document(profile=params.pipeline.profile, revision=stage.source_revision(),
+                    device=compute.describe(args.device, params.pipeline.compute.threads),
                     sections=sections, params_text=Path(args.params).read_text())  # fmt: skip
     write_text(out, text)
     stage.wrote(out)

@@ -16,4 +16,4 @@ def run(args, params: config.RLParams) -> None:
 
 
 if __name__ == "__main__":
-    stage.main(run, __doc__, config.load, "curves", "methods", "out", "plots_out")
+    stage.main(run, __doc__, config.load, "curves", "methods", "out", "plots_out", on_device=False)

@@ -73,11 +73,24 @@ def check_choices(name: str, values: Sequence[Any], allowed: Sequence[Any]) -> N
 
 
 @dataclass(frozen=True)
+class ComputeConfig:
+    """``compute``: where the torch stages run (:mod:`reml.core.compute`, docs/compute.md)."""
+
+    device: Literal["cpu", "cuda", "auto"]  # auto: cuda when torch sees a GPU, else cpu
+    threads: int  # torch intra-op threads per stage; 1 keeps CPU results identical whatever the core count
+
+    def __post_init__(self) -> None:
+        ok = 1 <= self.threads <= 1024
+        require(ok, "threads", f"must be an integer in [1, 1024], got {self.threads}")
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """The top-level keys of params.yaml that belong to no family."""
 
     profile: Literal["quick", "paper", "tiny"]  # which profile these values came from (see profiles/)
     reports_dir: str  # where committed results go: reports/ for quick, reports/paper for paper
+    compute: ComputeConfig
 
     def __post_init__(self) -> None:
         parts = Path(os.path.normpath(self.reports_dir)).parts if self.reports_dir else ()

@@ -2,7 +2,8 @@
 
 A stage script defines ``run(args, cfg)`` and ends with ``main(run, __doc__, load, "out", ...)``:
 ``load`` is its family's params loader, the other names its required command-line arguments (the
-paths ``dvc.yaml`` passes). Everything that can be checked (the family's params, every input
+paths ``dvc.yaml`` passes). ``args.device`` is the ``torch.device`` that params.yaml's ``compute``
+section resolves to (:mod:`reml.core.compute`). Everything that can be checked (the family's params, every input
 artifact) is checked before any compute; a bad value ends the stage with one line naming the key or
 file, not a traceback.
 """
@@ -17,6 +18,9 @@ from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import torch
+
+from reml.core import compute
 from reml.core.config import ConfigError
 from reml.core.io import ArtifactError
 from reml.core.seeding import configure_torch
@@ -45,15 +49,22 @@ def main(
     load: Callable[[str], C],
     *paths: str,
     argv: Sequence[str] | None = None,
+    on_device: bool = True,
     **typed: type,
 ) -> None:
     """Parse the arguments, load the params with ``load``, then call ``run``; exit 1 with a one-line
-    message on bad input."""
+    message on bad input. A stage with ``on_device=False`` (task generation, figures) always runs on the
+    CPU and does not read ``compute``, so switching devices does not rerun it."""
     args = parser(description, *paths, **typed).parse_args(argv)
-    configure_torch()
     start = time.perf_counter()
     try:
-        run(args, load(args.params))
+        params = load(args.params)
+        if on_device:
+            args.device = compute.configure(compute.load(args.params))  # the torch.device the stage runs on
+        else:
+            configure_torch()
+            args.device = torch.device("cpu")
+        run(args, params)
     except ConfigError as err:
         sys.exit(f"error in {args.params}: {err}")
     except ArtifactError as err:

@@ -4,22 +4,45 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 # Stage commands call `python`: put the environment's interpreter first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: repro test lint format bench profile results verify clean-venv
+.PHONY: repro test lint format bench profile results verify gpu-check clean-venv
+
+# TORCH=cpu (default): the CPU build of torch 2.13.0. TORCH=cuda: the CUDA build, the default wheel of
+# PyPI on Linux (gigabytes; local pip mirrors and wheel folders are bypassed), for compute.device: cuda
+# in params.yaml (docs/compute.md). TORCH_INDEX=URL: another index, e.g. PyTorch's own for another CUDA.
+TORCH ?= cpu
+ifeq ($(TORCH),cuda)
+TORCH_INSTALL := env -u PIP_FIND_LINKS -u PIP_EXTRA_INDEX_URL PIP_CONFIG_FILE=/dev/null $(BIN)/python -m pip install --quiet --force-reinstall -c constraints.txt --index-url $(or $(TORCH_INDEX),https://pypi.org/simple) torch==2.13.0
+else ifeq ($(TORCH),cpu)
+TORCH_INSTALL := $(BIN)/python -m pip install --quiet torch==2.13.0
+else
+$(error TORCH must be cpu or cuda, got '$(TORCH)')
+endif
+STAMP := $(VENV)/.installed-$(TORCH)
+# JOBS=N: run independent stages N at a time (python -m reml repro, docs/compute.md); unset: dvc repro.
+JOBS ?=
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 is required, .venv has {sys.version.split()[0]}: set PYTHON=/path/to/python3.11 and delete .venv"'
 	@# torch first and pinned: an unpinned torch would pull the CUDA build (gigabytes).
-	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(TORCH_INSTALL)
+	@$(BIN)/python -c 'import torch, sys; cuda = torch.version.cuda; want = "$(TORCH)"; sys.exit(0 if (cuda is None) == (want == "cpu") else f"TORCH=$(TORCH) but torch {torch.__version__} is the {want == "cpu" and "CUDA" or "CPU"} build: delete .venv and retry")'
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
-repro: $(STAMP)  ## run the whole pipeline on the current profile (params.yaml)
+repro: $(STAMP)  ## run the whole pipeline on the current profile (params.yaml); JOBS=N: N stages at a time
+ifeq ($(strip $(JOBS)),)
 	$(BIN)/dvc repro
+else
+	$(BIN)/python -m reml repro --jobs $(JOBS)
+endif
+
+gpu-check: $(STAMP)  ## the tiny profile on cuda against cpu, and meta-step timings on each device (needs a GPU)
+	$(BIN)/python benchmarks/gpu_check.py
 
 test: $(STAMP)  ## lint, format check and the test suite (what CI runs)
 	$(BIN)/ruff check .

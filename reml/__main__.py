@@ -4,7 +4,9 @@
   (``make profile P=paper``); see :mod:`reml.core.profiles`;
 - ``python -m reml results``: the report's headline tables in the terminal (``make results``);
 - ``python -m reml verify [--against REV]``: which scores moved by more than their 95% CI against the
-  committed ones (``make verify``); see :mod:`reml.summary`.
+  committed ones (``make verify``); see :mod:`reml.summary`;
+- ``python -m reml repro [-j N] [--cluster local|slurm --remote NAME] [STAGE ...]``: ``dvc repro`` with
+  independent stages N at a time (``make repro JOBS=N``); see :mod:`reml.fanout`.
 """
 
 import argparse
@@ -21,6 +23,11 @@ from reml.families import params
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["repro"]:  # its own parser (reml.fanout.main): the options are dvc repro's world
+        from reml import fanout
+
+        sys.exit(fanout.main(argv[1:]))
     parser = argparse.ArgumentParser(prog="python -m reml", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     profile = commands.add_parser("profile", help="show or switch the profile of params.yaml")
@@ -30,6 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     verify = commands.add_parser("verify", help="list the scores that moved by more than their 95%% CI")
     verify.add_argument("--against", default="HEAD", help="git revision holding the reference scores (default HEAD)")
     verify.add_argument("--rev", default=None, help="git revision to check instead of the workspace")
+    commands.add_parser("repro", help="dvc repro, independent stages in parallel: python -m reml repro --help")
     for command in (show, verify):
         command.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)

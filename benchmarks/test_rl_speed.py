@@ -81,8 +81,8 @@ def test_maml_trpo_meta_iteration_cheetah_vel_paper_batch(benchmark, threads):
     with Sampler(family, 400, workers=2, pin_workers=True) as sampler:
         policy = GaussianPolicy(sampler.obs_dim, sampler.act_dim)
         start = time.perf_counter()
-        params, log = benchmark.pedantic(train_maml_trpo, args=(policy, sampler, settings, 0), rounds=1,
-                                         iterations=1)  # fmt: skip
+        params, log = benchmark.pedantic(train_maml_trpo, args=(policy, sampler, settings, 0),
+                                         kwargs={"device": torch.device("cpu")}, rounds=1, iterations=1)  # fmt: skip
         seconds = ITERATION[threads] = time.perf_counter() - start
     print(f"\ncheetah_vel MAML-TRPO meta-iteration (40 tasks x 20 episodes x 200 steps, twice), meta-update on "
           f"{threads} thread(s): {seconds:.1f} s; 500 iterations ~ {500 * seconds / 3600:.1f} h")  # fmt: skip

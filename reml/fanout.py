@@ -25,6 +25,7 @@ Clusters go through submitit (Slurm, or its local executor on this machine): see
 from __future__ import annotations
 
 import argparse
+import contextlib
 import heapq
 import os
 import shutil
@@ -175,7 +176,25 @@ def run_in_worktree(worktree: str, stage: str, log: str, through_remote: bool) -
         dvc("repro", stage, cwd=cwd, log=path)
     else:
         dvc("repro", "--pull", stage, cwd=cwd, log=path)
-        dvc("push", "--run-cache", stage, cwd=cwd, log=path)
+        push_runs(cwd, path)
+
+
+def push_runs(worktree: Path, log: Path) -> None:
+    """``dvc push --run-cache``, and the outputs its entries name. DVC 3 pushes the entries but, of their
+    outputs, only the cached ones in dvc.lock; a stage's git-tracked plots and metrics (the training
+    curves here), which the run-cache keeps in the cache, stay behind, and a run on another machine
+    could not be restored. So both halves go through DVC's own run-cache API."""
+    from dvc.repo import Repo
+
+    with contextlib.chdir(worktree), Repo(".") as repo:  # run-cache stages are made relative to the cwd
+        entries = repo.stage_cache.push(None)  # to the default remote
+        results = [repo.cloud.push(objs) for objs in repo.stage_cache.get_used_objs(entries).values()]
+    failed = sum(len(r.failed) for r in results)
+    if failed:
+        raise FanoutError(f"{worktree}: {failed} outputs could not be pushed to the default remote")
+    with log.open("a") as out:
+        pushed = sum(len(r.transferred) for r in results)
+        out.write(f"pushed {len(entries)} run-cache entries and {pushed} objects to the default remote\n")
 
 
 # --------------------------------------------------------------------------- executors
@@ -221,9 +240,12 @@ class Submitit:
         import submitit
 
         self.root, self.jobs, self.count = root, jobs, 0
-        folder = root / FANOUT_DIR / "submitit"
-        self.executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
-        self.executor.update_parameters(**slurm)
+        folder = str(root / FANOUT_DIR / "submitit")
+        if cluster is None:
+            cluster = "slurm" if shutil.which("sbatch") else "local"
+        self.executor = submitit.SlurmExecutor(folder) if cluster == "slurm" else submitit.LocalExecutor(folder)
+        if slurm:
+            self.executor.update_parameters(**slurm)
         self.running: list = []
 
     def submit(self, stage: str, log: Path) -> Future:
@@ -343,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="submit each stage as a submitit job (local: processes of this machine; auto: Slurm "
                         "if sbatch exists) exchanging results through the default DVC remote")  # fmt: skip
     p.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
-                   help="a submitit parameter, e.g. slurm_partition=gpu, timeout_min=240, gpus_per_node=1")  # fmt: skip
+                   help="a SlurmExecutor parameter, e.g. partition=gpu, time=240, gpus_per_node=1")  # fmt: skip
     args = p.parse_args(argv)
     if args.jobs < 1:
         p.error(f"--jobs must be >= 1, got {args.jobs}")

@@ -14,7 +14,7 @@ from reml.families.classification.evaluate import evaluate
 def run(args, params: config.ClassificationParams) -> None:
     cfg = params.classification
     val, test = load_split(args.data_dir, "val", cfg), load_split(args.data_dir, "test", cfg)
-    result = evaluate(cfg, Path(args.models_dir), val, test)
+    result = evaluate(cfg, Path(args.models_dir), val, test, device=args.device)
     write_json(args.scores_out, result.metrics)
     write_headline(args.headline_dir, result.headline())
     write_text(args.curves_out, result.curves.to_csv(index=False))

@@ -16,7 +16,7 @@ from reml.families.sinusoid.tasks import UNRELATED_FAMILIES
 def run(args, params: config.SinusoidParams) -> None:
     tasks = load_taskset(args.test_tasks)
     unrelated = {name: load_taskset(Path(args.unrelated_dir) / f"{name}.safetensors") for name in UNRELATED_FAMILIES}
-    result = evaluate(params, tasks, unrelated, Path(args.models_dir))
+    result = evaluate(params, tasks, unrelated, Path(args.models_dir), device=args.device)
     write_json(args.scores_out, result.metrics)
     write_headline(args.headline_dir, result.headline)
     write_json(args.unrelated_out, result.unrelated)

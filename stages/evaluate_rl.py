@@ -11,7 +11,7 @@ from reml.families.rl.evaluate import evaluate
 
 
 def run(args, params: config.RLParams) -> None:
-    result = evaluate(params.rl, Path(args.models_dir))
+    result = evaluate(params.rl, Path(args.models_dir), device=args.device)
     write_json(args.scores_out, result.metrics)
     write_headline(args.headline_dir, result.headline())
     write_text(args.curves_out, result.curves.to_csv(index=False))

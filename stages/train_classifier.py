@@ -13,7 +13,8 @@ def run(args, params: config.ClassificationParams) -> None:
     stage.matrix_item("--method", args.method, META_LEARNERS, "train_classifier")
     stage.matrix_item("--ways", args.ways, cfg.ways, "classification.ways")
     stage.matrix_item("--shots", args.shots, cfg.shots, "classification.shots")
-    ckpt, log = baselines.meta_learner(cfg, args.method, args.ways, args.shots, load_split(args.data_dir, "train", cfg))
+    train = load_split(args.data_dir, "train", cfg)
+    ckpt, log = baselines.meta_learner(cfg, args.method, args.ways, args.shots, train, device=args.device)
     print(f"{args.method}: final training loss {log.loss[-1]:.4f}")
     stage.write_trained(save_classifier, ckpt, log, args)
 

@@ -12,7 +12,7 @@ from reml.methods.config import META_LEARNERS
 
 def run(args, params: config.SinusoidParams) -> None:
     stage.matrix_item("--variant", args.variant, META_LEARNERS, "train_maml")
-    ckpt, log = baselines.meta_learner(params, args.variant)
+    ckpt, log = baselines.meta_learner(params, args.variant, device=args.device)
     print(f"{args.variant}: final meta-loss (post-adaptation query MSE) {log.loss[-1]:.4f}")
     stage.write_trained(save_checkpoint, ckpt, log, args)
 

@@ -9,7 +9,7 @@ from reml.families.rl.checkpoint import save_policy
 
 def run(args, params: config.RLParams) -> None:
     stage.matrix_item("--family", args.family, params.rl.run, "rl.run")
-    ckpt, log = maml_trpo.train(params.rl, args.family)
+    ckpt, log = maml_trpo.train(params.rl, args.family, device=args.device)
     stage.write_trained(save_policy, ckpt, log, args)
 
 

@@ -6,7 +6,7 @@ from reml.families.sinusoid import baselines, config
 
 
 def run(args, params: config.SinusoidParams) -> None:
-    baselines.train_joint("oracle", params, args.val_tasks, args.out, args.log_out)
+    baselines.train_joint("oracle", params, args.val_tasks, args.out, args.log_out, device=args.device)
     stage.wrote(args.out, args.log_out)
 
 

@@ -8,7 +8,8 @@ from reml.families.classification.data import load_split
 
 
 def run(args, params: config.ClassificationParams) -> None:
-    ckpt, log = baselines.pretrained(params.classification, load_split(args.data_dir, "train", params.classification))
+    cfg = params.classification
+    ckpt, log = baselines.pretrained(cfg, load_split(args.data_dir, "train", cfg), device=args.device)
     print(f"pretrained: final training loss {log.loss[-1]:.4f}")
     stage.write_trained(save_classifier, ckpt, log, args)
 

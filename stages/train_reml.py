@@ -19,7 +19,7 @@ def run(args, params: config.SinusoidParams) -> None:
     stage.matrix_item("--seed", args.seed, params.train_reml.seeds, "train_reml.seeds")
     val_tasks = load_taskset(args.val_tasks)
     with atomic_dir(args.out) as directory:
-        rows = reml.train(params, args.agent, args.encoding, args.seed, val_tasks, directory)
+        rows = reml.train(params, args.agent, args.encoding, args.seed, val_tasks, directory, device=args.device)
         write_text(args.log_out, pd.DataFrame(rows).to_csv(index=False))
     stage.wrote(args.out, args.log_out)
 

@@ -16,7 +16,7 @@ def run(args, params: config.ClassificationParams) -> None:
     stage.matrix_item("--ways", args.ways, cfg.ways, "classification.ways")
     train, val = load_split(args.data_dir, "train", cfg), load_split(args.data_dir, "val", cfg)
     with atomic_dir(args.out) as directory:
-        rows = reml.train(params, args.agent, args.ways, train, val, directory)
+        rows = reml.train(params, args.agent, args.ways, train, val, directory, device=args.device)
     write_text(args.log_out, pd.DataFrame(rows).to_csv(index=False))
     stage.wrote(args.out, args.log_out)
 

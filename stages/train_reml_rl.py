@@ -10,7 +10,7 @@ from reml.families.rl import config, reml
 
 def run(args, params: config.RLParams) -> None:
     stage.matrix_item("--family", args.family, params.rl.run, "rl.run")
-    composer, log = reml.train(params.rl, args.family)
+    composer, log = reml.train(params.rl, args.family, device=args.device)
     reml.save_rl_composer(args.out, composer.agent, args.family, composer.algorithm, composer.env,
                           params.rl.reml.ppo, reml.composer_config(params.rl, args.family))  # fmt: skip
     write_text(args.log_out, pd.DataFrame(log.rows).to_csv(index=False))

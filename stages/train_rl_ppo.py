@@ -10,7 +10,7 @@ from reml.families.rl.checkpoint import save_policy
 def run(args, params: config.RLParams) -> None:
     stage.matrix_item("--method", args.method, ("pretrained", "oracle"), "train_rl_ppo")
     stage.matrix_item("--family", args.family, params.rl.run, "rl.run")
-    ckpt, log = baselines.train(params.rl, args.method, args.family)
+    ckpt, log = baselines.train(params.rl, args.method, args.family, device=args.device)
     stage.write_trained(save_policy, ckpt, log, args)
 
 

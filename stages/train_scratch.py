@@ -8,7 +8,7 @@ from reml.families.sinusoid.checkpoint import save_checkpoint
 
 def run(args, params: config.SinusoidParams) -> None:
     val_tasks = load_taskset(args.val_tasks)
-    ckpt = baselines.scratch(params, val_tasks)
+    ckpt = baselines.scratch(params, val_tasks, device=args.device)
     save_checkpoint(args.out, ckpt)
     print(f"scratch: fine-tuning step sizes {ckpt.step_sizes} (K -> lr, tuned on {len(val_tasks)} validation tasks)")
     stage.wrote(args.out)

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from reml.core.config import ComputeConfig, ConfigError, from_dict, read_yaml, require
+from reml.core.config import CPU_ONLY, ComputeConfig, ConfigError, from_dict, read_yaml
 
 # cuBLAS picks reduction orders by workspace unless this is set before its first call; with it (and
 # torch's deterministic algorithms) a CUDA run gives the same bits twice on one GPU model.
@@ -25,9 +25,9 @@ CUBLAS_WORKSPACE = ":4096:8"
 
 
 def parse(data: dict[str, Any]) -> ComputeConfig:
-    """The ``compute`` section of a params mapping, validated."""
-    require("compute" in data, "compute", "missing (device: cpu | cuda | auto, threads: 1)")
-    return from_dict(ComputeConfig, data["compute"], "compute")
+    """The ``compute`` section of a params mapping, validated (absent: the CPU, one thread, which is what
+    every run made before the section existed used)."""
+    return from_dict(ComputeConfig, data.get("compute", CPU_ONLY), "compute")
 
 
 def load(path: str | Path) -> ComputeConfig:

@@ -84,13 +84,17 @@ class ComputeConfig:
         require(ok, "threads", f"must be an integer in [1, 1024], got {self.threads}")
 
 
+# What a params file without a ``compute`` section ran on: every result made before the section existed.
+CPU_ONLY = {"device": "cpu", "threads": 1}
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     """The top-level keys of params.yaml that belong to no family."""
 
     profile: Literal["quick", "paper", "tiny"]  # which profile these values came from (see profiles/)
     reports_dir: str  # where committed results go: reports/ for quick, reports/paper for paper
-    compute: ComputeConfig
+    compute: ComputeConfig  # absent (params of runs older than the section): CPU_ONLY
 
     def __post_init__(self) -> None:
         parts = Path(os.path.normpath(self.reports_dir)).parts if self.reports_dir else ()
@@ -134,7 +138,7 @@ def check_params(data: Mapping[str, Any], sections: Mapping[str, Sequence[str]])
     allowed = [*shared, *(key for keys in sections.values() for key in keys)]
     for name in data:
         require(name in allowed, name, f"unknown key; allowed keys: {', '.join(allowed)}")
-    return from_dict(PipelineConfig, {k: data[k] for k in shared if k in data}, "")
+    return from_dict(PipelineConfig, {"compute": CPU_ONLY, **{k: data[k] for k in shared if k in data}}, "")
 
 
 def family_sections(cls: type[T], data: Mapping[str, Any]) -> T:

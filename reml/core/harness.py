@@ -10,6 +10,11 @@ All tasks are processed at once with ``torch.func.vmap``; the per-task function 
 its own, which the tests use to check the batched result against a plain loop. The same update rule
 is MAML's and Reptile's inner loop (:mod:`reml.methods.maml`), so a method is fine-tuned at test
 exactly as it was adapted in meta-training.
+
+Devices: everything runs where the parameters and tasks are (the caller puts both on one device);
+nothing here creates a tensor on a device of its own choosing. Only the scores leave it:
+:func:`score` returns its :class:`~reml.core.curve.Curve` on the CPU, one copy per call, so the
+statistics and the reports are computed the same way whatever device scored.
 """
 
 from __future__ import annotations
@@ -178,7 +183,8 @@ def score(
     per_task: bool = False,
     chunk: int | None = None,
 ) -> Curve:
-    """Adapt on every task's support set and score the query examples after each step.
+    """Adapt on every task's support set and score the query examples after each step; the curve is
+    returned on the CPU (``params`` and ``tasks`` may be on any one device).
 
     ``per_task``: see :func:`batched_trajectories`. ``chunk``: tasks per ``vmap`` call (all at once by
     default); for conv nets on CPU, 10 episodes at a time was 1.7x (1-shot) to 2.2x (5-shot) faster
@@ -196,7 +202,7 @@ def score(
                 model, p, support_x[rows], tasks.support_y[rows], query_x[rows], adaptation, per_task, loss
             )
             parts.append(metric(outputs, tasks.query_y[rows]))
-    return Curve(per_task=torch.cat(parts))
+    return Curve(per_task=torch.cat(parts).cpu())  # a no-op on the CPU
 
 
 def tune_step_size(

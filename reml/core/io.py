@@ -3,7 +3,8 @@
 DVC caches whatever sits at an output path when a stage exits successfully; writing to a temporary
 file and renaming it means a crash never leaves a half-written file there. Every artifact with
 tensors is a safetensors file (no pickle) whose metadata is one sorted JSON map, so identical
-contents give identical bytes.
+contents give identical bytes. Tensors on any device can be saved (they are copied to the CPU
+first, so the bytes do not depend on where they were computed) and loaded onto any device.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor
@@ -98,7 +100,9 @@ def non_finite(tensors: dict[str, Tensor]) -> list[str]:
 
 def save_tensors(path: str | Path, tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:
     """Write ``tensors`` and ``meta`` (JSON) as one safetensors file, atomically. Non-finite weights
-    (a diverged training run) are refused, so DVC never caches them as a result."""
+    (a diverged training run) are refused, so DVC never caches them as a result. Tensors on a GPU are
+    copied to the CPU first (one copy per tensor; CPU tensors are written as they are)."""
+    tensors = {k: v.detach().cpu() for k, v in tensors.items()}
     bad = non_finite(tensors)
     if bad:
         raise ArtifactError(
@@ -109,11 +113,13 @@ def save_tensors(path: str | Path, tensors: dict[str, Tensor], meta: dict[str, A
         save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata=pack_metadata(meta))
 
 
-def load_tensors(path: str | Path, what: str, made_by: str) -> tuple[dict[str, Tensor], dict[str, Any]]:
-    """Read a file written by :func:`save_tensors`: (tensors, metadata); errors name the file."""
+def load_tensors(
+    path: str | Path, what: str, made_by: str, *, device: torch.device | str = "cpu"
+) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """Read a file written by :func:`save_tensors`: (tensors on ``device``, metadata); errors name the file."""
     path = require_file(path, made_by)
     with reading(path, what, made_by):
-        tensors = load_file(path)
+        tensors = load_file(path, device=str(device))  # safetensors takes a device name, not a torch.device
         with safe_open(path, "pt") as f:
             meta = unpack_metadata(f.metadata())
     bad = non_finite(tensors)

@@ -2,6 +2,10 @@
 
 Keeping parameters outside a module lets the harness (and MAML later) differentiate with
 ``torch.func.grad`` and batch over tasks with ``torch.func.vmap`` without copying modules.
+
+Initial parameters are always drawn on the CPU, from a CPU generator (:mod:`reml.core.seeding`), so
+they are the same numbers on every device; :func:`on_device` then moves them where the network runs.
+A network runs on the device of its parameters and inputs.
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ class MLP:
         return len(self.sizes) - 1
 
     def init(self, generator: torch.Generator) -> Weights:
-        """PyTorch's ``nn.Linear`` default: weight and bias ~ U(±1/√fan_in), drawn from ``generator``."""
+        """PyTorch's ``nn.Linear`` default: weight and bias ~ U(±1/√fan_in), drawn from ``generator``
+        (on the CPU: see :func:`on_device`)."""
         params: Weights = {}
         for i, (fan_in, fan_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:], strict=True)):
             bound = fan_in**-0.5
@@ -54,6 +59,11 @@ class MLP:
     def check_params(self, params: Weights) -> None:
         """Raise ``ValueError`` if ``params`` does not have this network's names and shapes."""
         check_fits(self, params)
+
+
+def on_device(params: Weights, device: torch.device | str) -> Weights:
+    """``params`` on ``device``: the same tensors if they are there already (always, on the CPU), else copies."""
+    return {k: v.to(device) for k, v in params.items()}
 
 
 class Network(Protocol):

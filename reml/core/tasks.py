@@ -5,6 +5,9 @@ examples (used only to score it): sinusoid regression tasks, or N-way classifica
 :class:`TaskDistribution` samples fresh ones from a generator, for training; a meta-test set is
 sampled once, saved, and scored by every method, so that all methods see identical tasks. (Meta-RL
 tasks have no data of their own, only an environment to act in: see ``reml.families.rl.tasks``.)
+
+Tasks are always drawn on the CPU, from a CPU generator, so they are the same numbers on every device;
+a family moves a task set to the device it runs on with :meth:`TaskSet.to`, once, where it enters.
 """
 
 from __future__ import annotations
@@ -87,9 +90,10 @@ class TaskSet:
             self.metadata,
         )
 
-    def to(self, dtype: torch.dtype) -> TaskSet:
-        """The same tasks with every tensor cast to ``dtype``."""
-        cast = {n: getattr(self, n).to(dtype) for n in _TENSORS}
+    def to(self, target: torch.dtype | torch.device | str) -> TaskSet:
+        """The same tasks with every tensor cast to a dtype, or moved to a device (``Tensor.to``; moving
+        to the device the tensors are on returns them as they are)."""
+        cast = {n: getattr(self, n).to(target) for n in _TENSORS}
         return TaskSet(**cast, param_names=self.param_names, metadata=self.metadata)
 
     def subset(self, index: slice | Tensor) -> TaskSet:

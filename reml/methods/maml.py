@@ -10,6 +10,8 @@ parameters, averaged over tasks (Eq. 1 of the paper):
 Hessian-vector products of Eq. 1); ``first_order=True`` detaches the inner gradient, which drops
 them (FOMAML, Sec. 5.2). The whole meta-batch goes through one ``vmap`` instead of a loop over tasks.
 Any family whose tasks are a :class:`~reml.core.tasks.TaskSet` can use it (sinusoids, classification).
+Everything runs on the device of the parameters and the batch; meta-batches are drawn on the CPU
+(:class:`MetaBatches`) and moved by the caller (:func:`reml.methods.meta_learners.meta_train`).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from reml.methods.config import MamlConfig
 class MetaBatches:
     """Where meta-training tasks come from: ``size`` fresh tasks per meta-update, each with ``k_support``
     support and ``k_query`` query examples, drawn from ``distribution`` by ``generator`` only (so the
-    fixed validation and test tasks are never seen)."""
+    fixed validation and test tasks are never seen). Batches are drawn on the CPU, the generator's device."""
 
     distribution: TaskDistribution
     size: int
@@ -72,7 +74,7 @@ def maml_meta_gradient_loop(
     obviously-correct way.
     """
     leaves = {k: v.detach().requires_grad_() for k, v in params.items()}
-    total = torch.zeros(())
+    total = torch.zeros((), device=batch.query_x.device)
     for i in range(len(batch)):
         adapted = leaves
         for _ in range(steps):
@@ -90,7 +92,7 @@ MetaGradient = Callable[[Model, Weights, TaskSet, float, int, bool, Loss], tuple
 
 class Maml:
     """MAML's meta-training state: the shared initialisation, updated by Adam on the meta-gradient of one
-    fresh meta-batch per :meth:`step` (``cfg.first_order``: FOMAML)."""
+    fresh meta-batch per :meth:`step` (``cfg.first_order``: FOMAML), on the device of ``init``."""
 
     def __init__(
         self, model: Model, init: Weights, cfg: MamlConfig, loss: Loss, meta_gradient: MetaGradient | None = None
@@ -100,8 +102,9 @@ class Maml:
         self.params = {k: v.requires_grad_() for k, v in init.items()}
         self.optimizer = torch.optim.Adam(self.params.values(), lr=cfg.meta_lr)
 
-    def step(self, batch: TaskSet, iteration: int) -> float:
-        """One meta-update; returns the meta-loss (the post-adaptation query loss of the batch)."""
+    def step(self, batch: TaskSet, iteration: int) -> Tensor:
+        """One meta-update; returns the meta-loss (the post-adaptation query loss of the batch) as a 0-d
+        tensor on the parameters' device, so that a GPU loop is not held up reading it every step."""
         c = self.cfg
         current = {k: v.detach() for k, v in self.params.items()}  # views: Adam updates them in place
         grads, meta_loss = self.meta_gradient(self.model, current, batch, c.inner_lr, c.inner_steps, c.first_order,
@@ -109,7 +112,7 @@ class Maml:
         for k, p in self.params.items():
             p.grad = grads[k]
         self.optimizer.step()
-        return meta_loss.item()
+        return meta_loss.detach()
 
     def weights(self) -> Weights:
         return {k: v.detach() for k, v in self.params.items()}

@@ -7,8 +7,10 @@ a :class:`~reml.core.tasks.TaskSet` distribution (sinusoids, classification) cal
 
 from __future__ import annotations
 
+import torch
+
 from reml.core.harness import Loss
-from reml.core.nets import Network, Weights
+from reml.core.nets import Network, Weights, on_device
 from reml.core.traininglog import TrainingLog, training_loop
 from reml.methods.config import MamlConfig, ReptileConfig
 from reml.methods.maml import Maml, MetaBatches
@@ -16,14 +18,27 @@ from reml.methods.reptile import Reptile
 
 
 def meta_train(
-    model: Network, cfg: MamlConfig | ReptileConfig, batches: MetaBatches, loss: Loss, log_every: int, desc: str
+    model: Network,
+    cfg: MamlConfig | ReptileConfig,
+    batches: MetaBatches,
+    loss: Loss,
+    log_every: int,
+    desc: str,
+    *,
+    device: torch.device,
 ) -> tuple[Weights, TrainingLog]:
     """Meta-train ``model`` from its initialisation, drawn from the batches' generator before any task,
     for ``cfg.iterations`` meta-updates of a fresh meta-batch each; the log's column is ``meta_loss``,
-    the post-adaptation query loss of the training tasks."""
-    init = model.init(batches.generator)
+    the post-adaptation query loss of the training tasks.
+
+    The initialisation and every meta-batch are drawn on the CPU (the same numbers on every device) and
+    moved to ``device``, where the meta-updates run; the returned weights are on ``device``."""
+    init = on_device(model.init(batches.generator), device)
     learner = Reptile(model, init, cfg, loss) if isinstance(cfg, ReptileConfig) else Maml(model, init, cfg, loss)
     log = training_loop(
-        cfg.iterations, lambda it: learner.step(batches.sample(), it), TrainingLog("meta_loss", every=log_every), desc
+        cfg.iterations,
+        lambda it: learner.step(batches.sample().to(device), it),
+        TrainingLog("meta_loss", every=log_every),
+        desc,
     )
     return learner.weights(), log

@@ -3,7 +3,7 @@
 Batched version: for each task of a meta-batch, run ``inner_steps`` SGD steps from θ on the task's
 points, giving φ_i; then move θ toward their mean, θ ← θ + ε_t (mean_i φ_i − θ), with ε annealed
 linearly from ``outer_lr`` to 0 as in the paper's sinusoid demo. No second derivatives are needed;
-the inner loops of the whole meta-batch run in one ``vmap``.
+the inner loops of the whole meta-batch run in one ``vmap``, on the device of θ and the batch.
 """
 
 from __future__ import annotations
@@ -51,14 +51,15 @@ class Reptile:
         self.model, self.cfg, self.loss = model, cfg, loss
         self.params = init
 
-    def step(self, batch: TaskSet, iteration: int) -> float:
-        """The update of meta-iteration ``iteration`` (1-based); returns the batch's post-adaptation query loss."""
+    def step(self, batch: TaskSet, iteration: int) -> Tensor:
+        """The update of meta-iteration ``iteration`` (1-based); returns the batch's post-adaptation query
+        loss as a 0-d tensor on the parameters' device (read by the log once per window, not every step)."""
         c = self.cfg
         epsilon = c.outer_lr * (1 - (iteration - 1) / c.iterations)  # linear annealing to 0
         with torch.no_grad():  # first order: no graph is needed
             self.params, query_loss = reptile_step(self.model, self.params, batch, c.inner_lr, c.inner_steps, epsilon,
                                                    self.loss)  # fmt: skip
-        return query_loss.item()
+        return query_loss
 
     def weights(self) -> Weights:
         return self.params

@@ -13,6 +13,8 @@ from reml.methods.maml import MetaBatches, maml_meta_gradient, maml_meta_gradien
 from reml.methods.meta_learners import meta_train
 from reml.methods.reptile import reptile_step
 
+CPU = torch.device("cpu")
+
 
 def tiny_problem(meta_batch=4, k=5, dtype=torch.float64):
     """A 1-8-8-1 net and a small meta-batch, in float64 so that comparisons can be tight."""
@@ -65,9 +67,10 @@ def test_maml_beats_pretrained_after_a_few_hundred_meta_iterations():
     regression (same net, data per step and seed policy), scored after one SGD step of size α."""
     model, distribution = MLP((1, 40, 40, 1)), SinusoidDistribution()
     batches = MetaBatches(distribution, 10, 10, 10, generator(0, "learning-test/maml"))
-    maml_params, _ = meta_train(model, MamlConfig(0, 800, 10, 0.01, 1, 1e-3, False), batches, mse, 100, "maml")
+    maml_cfg = MamlConfig(0, 800, 10, 0.01, 1, 1e-3, False)
+    maml_params, _ = meta_train(model, maml_cfg, batches, mse, 100, "maml", device=CPU)
     pretrained, _ = train_joint_regression(
-        model, distribution, "x", 800, 10, 10, 1e-3, generator(0, "learning-test/pretrained")
+        model, distribution, "x", 800, 10, 10, 1e-3, generator(0, "learning-test/pretrained"), device=CPU
     )
     tasks = distribution.sample(200, 10, 50, generator(0, "learning-test/tasks"))
     one_step = Adaptation("sgd", lr=0.01, steps=1)
@@ -85,7 +88,8 @@ def test_meta_training_is_deterministic(cfg):
     model, distribution = MLP((1, 8, 1)), SinusoidDistribution()
 
     def run(seed):
-        return meta_train(model, cfg, MetaBatches(distribution, 3, 5, 5, generator(seed, "d")), mse, 5, "test")
+        batches = MetaBatches(distribution, 3, 5, 5, generator(seed, "d"))
+        return meta_train(model, cfg, batches, mse, 5, "test", device=CPU)
 
     (a, log_a), (b, log_b), (c, _) = run(0), run(0), run(1)
     assert all(torch.equal(a[k], b[k]) for k in a) and log_a == log_b

@@ -60,7 +60,14 @@ CASES = [
      "rl.families: unknown ['hopper']; allowed: ['navigation2d', 'cheetah_vel', 'cheetah_dir', 'ant_vel', 'ant_dir']"),
     ("generate_images.py", ["out_dir"], "classification.glyphs.scripts", ["GREEK", "KLINGON"],
      "classification.glyphs.scripts: ['KLINGON'] have no letters in matplotlib's fonts; scripts with letters: "),
+    ("train_reml.py", ["val_tasks", "out", "log_out"], "compute.device", "gpu",
+     "compute.device: got 'gpu'; allowed: ['cpu', 'cuda', 'auto']"),
+    ("train_maml_trpo.py", ["out", "log_out"], "compute.threads", 0,
+     "compute.threads: must be an integer in [1, 1024], got 0"),
 ]  # fmt: skip
+if not torch.cuda.is_available():  # where there is a GPU, cuda is a valid choice (tests/core/test_compute.py)
+    CASES.append(("evaluate_rl.py", ["models_dir", "scores_out", "headline_dir", "curves_out", "methods_out"],
+                  "compute.device", "cuda", "compute.device: cuda was asked for but"))  # fmt: skip
 MATRIX_ITEMS = {
     "train_maml_trpo.py": ["--family", "navigation2d"],
     "train_rl_ppo.py": ["--method", "oracle", "--family", "navigation2d"],

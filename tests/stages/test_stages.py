@@ -44,7 +44,7 @@ def test_missing_artifact_names_the_file_and_the_stage(tmp_path):
 def train_tiny(seed):
     return train_joint_regression(
         MLP((1, 8, 1)), SinusoidDistribution(), "x", iterations=30, tasks_per_batch=4, points_per_task=5,
-        lr=1e-3, generator=generator(seed, "pretrained/train"), log_every=10,
+        lr=1e-3, generator=generator(seed, "pretrained/train"), log_every=10, device=torch.device("cpu"),
     )  # fmt: skip
 
 

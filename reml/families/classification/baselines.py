@@ -7,6 +7,9 @@
 - ``maml``, ``fomaml``, ``reptile``: meta-trained for one N-way K-shot setting, by the same code as for
   sinusoids (:mod:`reml.methods.meta_learners`) with the cross-entropy loss; their inner α is also
   their test-time step size.
+
+Devices: the training entry points take the ``device`` they train on. Initialisations, batches and
+episodes are drawn on the CPU from CPU generators (the class pools stay there) and moved to ``device``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import torch
 
 from reml.core.config import to_dict
-from reml.core.nets import Weights
+from reml.core.nets import Weights, on_device
 from reml.core.seeding import generator
 from reml.core.traininglog import TrainingLog, train_adam
 from reml.families.classification.checkpoint import ClassifierCheckpoint
@@ -33,42 +36,54 @@ def train_classifier(
     lr: float,
     generator: torch.Generator,
     log_every: int = 100,
+    *,
+    device: torch.device,
 ) -> tuple[Weights, TrainingLog]:
-    """Adam on the cross-entropy of random (class, instance) batches; ``model.n_out`` = ``pool.n_classes``."""
+    """Adam on the cross-entropy of random (class, instance) batches, on ``device``; ``model.n_out`` =
+    ``pool.n_classes``. Each batch is drawn and gathered from the pool on the CPU, then moved."""
     if model.n_out != pool.n_classes:
         raise ValueError(f"the head has {model.n_out} outputs for {pool.n_classes} classes")
 
     def batch_loss(params: Weights) -> torch.Tensor:
         classes = torch.randint(pool.n_classes, (batch_size,), generator=generator)
         instances = torch.randint(pool.n_instances, (batch_size,), generator=generator)
-        return cross_entropy(model(params, pool.images[classes, instances]), classes)
+        images = pool.images[classes, instances].to(device)
+        return cross_entropy(model(params, images), classes.to(device))
 
     log = TrainingLog("train_loss", every=log_every)
-    return train_adam(model.init(generator), batch_loss, lr, iterations, log, "pretrained")
+    return train_adam(on_device(model.init(generator), device), batch_loss, lr, iterations, log, "pretrained")
 
 
-def pretrained(cfg: ClassificationConfig, train: ClassPool) -> tuple[ClassifierCheckpoint, TrainingLog]:
-    """The ``pretrained`` classifier over every meta-train class (one for all settings)."""
+def pretrained(
+    cfg: ClassificationConfig, train: ClassPool, *, device: torch.device
+) -> tuple[ClassifierCheckpoint, TrainingLog]:
+    """The ``pretrained`` classifier over every meta-train class (one for all settings), trained on ``device``."""
     p = cfg.pretrained
     model = cfg.network(train.n_classes)
-    trained, log = train_classifier(model, train, p.iterations, p.batch_size, p.lr, generator(p.seed, "cls/pretrained"))
+    rng = generator(p.seed, "cls/pretrained")
+    trained, log = train_classifier(model, train, p.iterations, p.batch_size, p.lr, rng, device=device)
     return ClassifierCheckpoint("pretrained", train.n_classes, trained, {}, to_dict(p)), log
 
 
 def meta_learner(
-    cfg: ClassificationConfig, method: str, ways: int, shots: int, train: ClassPool
+    cfg: ClassificationConfig, method: str, ways: int, shots: int, train: ClassPool, *, device: torch.device
 ) -> tuple[ClassifierCheckpoint, TrainingLog]:
-    """``maml``, ``fomaml`` or ``reptile`` meta-trained on N-way K-shot episodes of the meta-train split."""
+    """``maml``, ``fomaml`` or ``reptile`` meta-trained on ``device`` on N-way K-shot episodes of the
+    meta-train split (drawn on the CPU, moved per meta-batch)."""
     m = cfg.meta_learner(method, ways)
     rng = generator(m.seed, f"cls/{method}/{ways}w{shots}s")
     batches = MetaBatches(EpisodeDistribution(train, ways), m.meta_batch, shots, cfg.n_query, rng)
     trained, log = meta_train(cfg.network(ways), m, batches, cross_entropy, max(m.iterations // 50, 1),
-                              f"{method} {ways}w{shots}s")  # fmt: skip
+                              f"{method} {ways}w{shots}s", device=device)  # fmt: skip
     return ClassifierCheckpoint(method, ways, trained, {shots: m.inner_lr}, to_dict(m)), log
 
 
 def fresh_head(params: Weights, head_slot: int, n_way: int) -> Weights:
-    """The body of ``params`` with a zero N-way head in slot ``head_slot`` (every class starts equal)."""
+    """The body of ``params`` with a zero N-way head in slot ``head_slot`` (every class starts equal), on
+    the device of ``params``."""
     body = {k: v for k, v in params.items() if not k.startswith(f"{head_slot}.")}
-    n_features = params[f"{head_slot}.weight"].shape[1]
-    return body | {f"{head_slot}.weight": torch.zeros(n_way, n_features), f"{head_slot}.bias": torch.zeros(n_way)}
+    old = params[f"{head_slot}.weight"]
+    n_features, device = old.shape[1], old.device
+    zeros = {f"{head_slot}.weight": torch.zeros(n_way, n_features, device=device),
+             f"{head_slot}.bias": torch.zeros(n_way, device=device)}  # fmt: skip
+    return body | zeros

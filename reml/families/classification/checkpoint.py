@@ -1,5 +1,6 @@
 """A classification method's checkpoint: the initial parameters for one N (and K, for meta-learners), with
-its test-time step sizes; safetensors with the config as metadata, never a pickle."""
+its test-time step sizes; safetensors with the config as metadata, never a pickle. Loaded onto the
+device it is scored on; saved from any device (the parameters are copied to the CPU)."""
 
 from __future__ import annotations
 
@@ -42,11 +43,13 @@ def load_classifier(
     model: ConvNet | MlpNet | None = None,
     body_only: bool = False,
     method: str | None = None,
+    *,
+    device: torch.device | str = "cpu",
 ) -> ClassifierCheckpoint:
-    """Read a checkpoint (of ``method``, if given); with ``model``, also check the parameter names and
-    shapes fit it (with ``body_only``, every parameter but the head's: the pretrained classifier has one
-    output per meta-train class and gets a fresh N-way head at test)."""
-    params, meta = load_tensors(path, "classifier", made_by)
+    """Read a checkpoint (of ``method``, if given), its parameters on ``device``; with ``model``, also
+    check the parameter names and shapes fit it (with ``body_only``, every parameter but the head's: the
+    pretrained classifier has one output per meta-train class and gets a fresh N-way head at test)."""
+    params, meta = load_tensors(path, "classifier", made_by, device=device)
     with reading(path, "classifier", made_by):
         ckpt = ClassifierCheckpoint(
             method=meta["method"],

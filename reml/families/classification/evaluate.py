@@ -6,6 +6,10 @@ episode from its support images) are fine-tuned with SGD on the support images f
 shared harness, and scored by query accuracy after every step. Step sizes: the meta-learners use
 their inner α (as Finn et al.); scratch, pretrained and REML use the step size tuned on validation
 episodes. Writes ``<dataset>.<method>.<N>w<K>s.acc_step<S>`` / ``ci95_step<S>`` and the curves.
+
+Devices: :func:`evaluate` scores on ``device``. Checkpoints are loaded there; episodes and fresh
+initialisations are drawn on the CPU (the same on every device) and moved there; the curves come back
+on the CPU.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 
 from reml.core.curve import rounded
 from reml.core.harness import Adaptation
 from reml.core.headline import headline
+from reml.core.nets import on_device
 from reml.core.seeding import generator
 from reml.families.classification.baselines import fresh_head
 from reml.families.classification.checkpoint import head_slot, load_classifier
@@ -44,27 +50,31 @@ class Evaluation:
         return headline(by_setting, "acc", self.methods["steps"])
 
 
-def evaluate(cfg: ClassificationConfig, models: Path, val: ClassPool, test: ClassPool) -> Evaluation:
-    """Score every method on the fixed test episodes of every setting; every checkpoint is loaded (and
-    so checked) before any scoring."""
+def evaluate(
+    cfg: ClassificationConfig, models: Path, val: ClassPool, test: ClassPool, *, device: torch.device
+) -> Evaluation:
+    """Score every method on the fixed test episodes of every setting, on ``device``; every checkpoint is
+    loaded (and so checked) before any scoring."""
     pretrained = load_classifier(models / "pretrained.safetensors", "train_pretrained_classifier",
-                                 cfg.network(min(cfg.ways)), body_only=True, method="pretrained")  # fmt: skip
+                                 cfg.network(min(cfg.ways)), body_only=True, method="pretrained",
+                                 device=device)  # fmt: skip
     checkpoints = {
         (m, n, k): load_classifier(models / f"{m}-{setting_name(n, k)}.safetensors",
-                                   f"train_classifier@{m}-{n}-{k}", cfg.network(n), method=m)  # fmt: skip
+                                   f"train_classifier@{m}-{n}-{k}", cfg.network(n), method=m,
+                                   device=device)  # fmt: skip
         for m in META_LEARNERS for n, k in cfg.settings()
     }  # fmt: skip
-    agents = {(a, n): load_composer(models / "reml" / f"{a}-{n}w", f"train_reml_classifier@{a}-{n}")
+    agents = {(a, n): load_composer(models / "reml" / f"{a}-{n}w", f"train_reml_classifier@{a}-{n}", device=device)
               for a in cfg.reml.agents for n in cfg.ways}  # fmt: skip
     steps, grid = cfg.evaluate.steps, cfg.evaluate.lr_grid
     metrics, curves, methods = {}, {"step": list(range(steps + 1))}, {}
     for n, k in cfg.settings():
         name = setting_name(n, k)
-        episodes = fixed_episodes(test, cfg, n, k, cfg.evaluate.n_test, "test")
-        val_eps = fixed_episodes(val, cfg, n, k, cfg.evaluate.n_val, "val")
+        episodes = fixed_episodes(test, cfg, n, k, cfg.evaluate.n_test, "test").to(device)
+        val_eps = fixed_episodes(val, cfg, n, k, cfg.evaluate.n_val, "val").to(device)
         net = cfg.network(n)
         starts = {
-            "scratch": net.init(generator(cfg.evaluate.seed, f"cls/scratch/{name}")),
+            "scratch": on_device(net.init(generator(cfg.evaluate.seed, f"cls/scratch/{name}")), device),
             "pretrained": fresh_head(pretrained.params, head_slot(pretrained.params), n),
         }
         results = {}

@@ -16,6 +16,10 @@ write-back, and these classification parts:
 Only the terminal reward is offered here (the dense, potential-shaped one is regression-only). A
 trained agent is stored like the regression agents: ``policy.zip`` (SB3, for inspection),
 ``policy.safetensors`` (weights + metadata) and ``pool.safetensors``; loading reads only safetensors.
+
+Device: the pool is drawn on the CPU and moved to the stage's device; episodes are drawn on the CPU and
+moved there; the environment, the agent, the inner training and the scoring run there. Files hold CPU
+tensors.
 """
 
 from __future__ import annotations
@@ -108,7 +112,7 @@ class ConvCompositionEnv(SupervisedCompositionEnv):
                 heads = self.pool.parts["output"]
                 features = self._features(x)
                 if features.shape[1] != heads["weight"].shape[2]:  # before the first block: no head fits
-                    return torch.zeros(2)
+                    return torch.zeros(2, device=self.device)
                 logits = torch.einsum("bf,onf->obn", features, heads["weight"]) + heads["bias"][:, None, :]
             losses = torch.stack([cross_entropy(lg, y) for lg in logits])
             best = int(losses.argmin())
@@ -119,10 +123,10 @@ class ConvCompositionEnv(SupervisedCompositionEnv):
         x, y = self._task["support_x"], self._task["support_y"]
         small = F.adaptive_avg_pool2d(x.mean(dim=1, keepdim=True), ENCODE_SIZE).flatten(1)  # (N·K, 49)
         means = (
-            torch.zeros(self.n_way, ENCODE_SIZE**2).index_add_(0, y, small)
+            torch.zeros(self.n_way, ENCODE_SIZE**2, device=x.device).index_add_(0, y, small)
             / torch.bincount(y, minlength=self.n_way).clamp(min=1)[:, None]
         )
-        k = torch.tensor([x.shape[0] / (self.n_way * max(self.k_choices))])
+        k = torch.tensor([x.shape[0] / (self.n_way * max(self.k_choices))], device=x.device)
         return torch.cat([means.flatten(), k])
 
 
@@ -150,6 +154,8 @@ class ClassificationComposer(Composer):
         return composed.params
 
     def score(self, episodes: TaskSet, adaptation: Adaptation) -> Curve:
+        """Scored on the composer's device (``episodes`` are moved there)."""
+        episodes = episodes.to(self.env.device)
         return score_episodes(self.net, self.initial_params(episodes), episodes, adaptation, per_task=True)
 
 
@@ -166,16 +172,24 @@ def _net_meta(net: ConvNet) -> list[int]:
 
 
 def train(
-    params: ClassificationParams, agent: str, ways: int, train_split: ClassPool, val: ClassPool, directory: Path
+    params: ClassificationParams,
+    agent: str,
+    ways: int,
+    train_split: ClassPool,
+    val: ClassPool,
+    directory: Path,
+    *,
+    device: torch.device,
 ) -> list[dict[str, float]]:
-    """Train one REML agent to compose conv nets for N-way episodes (``train_reml_classifier``), then tune
-    its test-time step size per K on validation episodes; the agent and its pool go to ``directory``.
-    Training K is drawn from ``classification.shots`` every episode. Returns the training curve."""
+    """Train one REML agent to compose conv nets for N-way episodes (``train_reml_classifier``) on
+    ``device``, then tune its test-time step size per K on validation episodes; the agent and its pool go
+    to ``directory``. Training K is drawn from ``classification.shots`` every episode. Returns the
+    training curve."""
     cfg, ppo = params.classification, params.reml_ppo
     r = cfg.reml
     net = cfg.network(ways)
     pool = block_pool(net, r.pool.n_input, r.pool.n_hidden, r.pool.n_output,
-                      generator(r.seed, f"cls/reml/{agent}/{ways}w/pool"))  # fmt: skip
+                      generator(r.seed, f"cls/reml/{agent}/{ways}w/pool")).to(device)  # fmt: skip
     env = ConvCompositionEnv(pool, net, EpisodeDistribution(train_split, ways), cfg.shots, cfg.n_query, r.inner_lr,
                              r.inner_steps, r.reward_scale, write_back=True, blend=r.blend)  # fmt: skip
     env.reset(seed=r.seed)
@@ -186,7 +200,7 @@ def train(
     composer = ClassificationComposer(agent, algorithm, _env(env.pool, net, cfg, ways, write_back=False))
     step_sizes, tuning = {}, {}
     for k in cfg.shots:
-        episodes = fixed_episodes(val, cfg, ways, k, cfg.evaluate.n_val, "val")
+        episodes = fixed_episodes(val, cfg, ways, k, cfg.evaluate.n_val, "val").to(device)
         composed, steps, grid = composer.initial_params(episodes), cfg.evaluate.steps, cfg.evaluate.lr_grid
         step_sizes[k], tuning[f"k{k}"] = tune_episodes(net, composed, episodes, steps, grid, per_task=True)
         print(f"K={k}: step size {step_sizes[k]} (validation accuracy by step size {tuning[f'k{k}']})")
@@ -203,12 +217,13 @@ def train(
     return curve.rows
 
 
-def load_composer(directory: str | Path, made_by: str) -> ClassificationComposer:
-    """Rebuild a trained agent from its safetensors files (weights only: nothing is unpickled)."""
+def load_composer(directory: str | Path, made_by: str, *, device: torch.device) -> ClassificationComposer:
+    """Rebuild a trained agent from its safetensors files (weights only: nothing is unpickled), its policy
+    and pool on ``device``."""
     directory = Path(directory)
-    path, state, meta = load_agent_file(directory, made_by)
+    path, state, meta = load_agent_file(directory, made_by, device=device)
     pool_path = directory / "pool.safetensors"
-    pool, pool_meta = load_pool(pool_path, made_by)
+    pool, pool_meta = load_pool(pool_path, made_by, device=device)
     with reading(pool_path, "block pool", made_by):
         net = ConvNet(*pool_meta["net"])
         pool.network([pool.indices("input")[0], *pool.indices("hidden")[: net.n_blocks - 1], pool.indices("output")[0]])

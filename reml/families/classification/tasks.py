@@ -6,6 +6,10 @@ per class. An episode draws N distinct classes, then K support and Q query insta
 overlap, and relabels the N classes by a random permutation (so a label never identifies a class
 across episodes). Episodes are stacked into a :class:`~reml.core.tasks.TaskSet`, the task interface
 every supervised method and the harness take.
+
+Episodes are drawn with CPU generators. From a pool on the CPU (as ``data.load_split`` gives it) they
+are CPU task sets, which the evaluation and meta-training move to their device; scoring runs on the
+device of the parameters and episodes.
 """
 
 from __future__ import annotations
@@ -75,7 +79,7 @@ def sample_episode(pool: ClassPool, n_way: int, k_shot: int, n_query: int, gener
         order = torch.randperm(pool.n_instances, generator=generator)
         support.append(pool.images[c, order[:k_shot]])
         query.append(pool.images[c, order[k_shot : k_shot + n_query]])
-    labels = torch.arange(n_way)
+    labels = torch.arange(n_way, device=pool.images.device)
     return Episode(
         support_x=torch.cat(support),
         support_y=labels.repeat_interleave(k_shot),
@@ -102,7 +106,7 @@ class EpisodeDistribution:
             support_y=torch.stack([e.support_y for e in episodes]),
             query_x=torch.stack([e.query_x for e in episodes]),
             query_y=torch.stack([e.query_y for e in episodes]),
-            task_params=torch.zeros(n, 0),
+            task_params=torch.zeros(n, 0, device=self.pool.images.device),
             param_names=(),
             metadata={"family": "classification"},
         )

@@ -7,6 +7,10 @@ then fine-tuned on a test task by the same policy-gradient steps as every method
 same, but the task parameters are appended to the observation, so it needs no adaptation (an upper
 reference). Both use the 100-100 ReLU Gaussian policy of :class:`reml.families.rl.policy.GaussianPolicy`, whose
 parameters are read out of the SB3 policy after training.
+
+Device: SB3's PPO trains on the stage's device; the environments (and the task draws) stay on the CPU,
+and SB3 moves each step's observations to the device itself (one transfer per environment step, which
+an SB3 agent cannot avoid).
 """
 
 from __future__ import annotations
@@ -90,7 +94,8 @@ class EpisodeReturnLog(BaseCallback):
 
 
 def sb3_params(model: PPO) -> Weights:
-    """The SB3 policy's action mean network and log std as :class:`GaussianPolicy` parameters."""
+    """The SB3 policy's action mean network and log std as :class:`GaussianPolicy` parameters (on the
+    model's device)."""
     layers = [m for m in model.policy.mlp_extractor.policy_net if isinstance(m, torch.nn.Linear)]
     layers.append(model.policy.action_net)
     params = {}
@@ -114,14 +119,16 @@ def train_ppo(
     learning_rate: float,
     seed: int,
     progress_bar: bool = False,
+    *,
+    device: torch.device,
 ) -> tuple[Weights, EpisodeReturnLog]:
-    """PPO on tasks drawn from ``generator`` (a fresh one every episode); returns the policy's parameters
-    and the return log."""
+    """PPO on ``device`` on tasks drawn from ``generator`` (a fresh one every episode); returns the policy's
+    parameters (on ``device``) and the return log."""
     env = Monitor(TaskSamplingEnv(family, generator, with_task))
     kwargs = {"net_arch": {"pi": list(policy.hidden), "vf": list(policy.hidden)}, "activation_fn": torch.nn.ReLU,
               "log_std_init": 0.0}  # fmt: skip
     model = PPO("MlpPolicy", env, n_steps=n_steps, batch_size=batch_size, n_epochs=n_epochs,
-                learning_rate=learning_rate, gamma=gamma, seed=seed, policy_kwargs=kwargs, device="cpu",
+                learning_rate=learning_rate, gamma=gamma, seed=seed, policy_kwargs=kwargs, device=device,
                 verbose=0)  # fmt: skip
     log = EpisodeReturnLog()
     model.learn(total_timesteps=timesteps, callback=log, progress_bar=progress_bar)
@@ -131,10 +138,12 @@ def train_ppo(
     return params, log
 
 
-def train(cfg: RLConfig, method: str, family_name: str) -> tuple[PolicyCheckpoint, EpisodeReturnLog]:
-    """``pretrained`` or ``oracle`` on one family (``train_rl_ppo``): SB3 PPO on tasks drawn from the whole
-    distribution (a fresh one every episode, from the method's own stream, never the test tasks'), the
-    oracle with the task parameters in its observation."""
+def train(
+    cfg: RLConfig, method: str, family_name: str, *, device: torch.device
+) -> tuple[PolicyCheckpoint, EpisodeReturnLog]:
+    """``pretrained`` or ``oracle`` on one family (``train_rl_ppo``) on ``device``: SB3 PPO on tasks drawn
+    from the whole distribution (a fresh one every episode, from the method's own stream, never the test
+    tasks'), the oracle with the task parameters in its observation."""
     family, budget, p = rl_family(family_name), cfg.family(family_name), cfg.ppo
     probe = family.make_env()
     with_task = method == "oracle"
@@ -143,7 +152,7 @@ def train(cfg: RLConfig, method: str, family_name: str) -> tuple[PolicyCheckpoin
     tasks = generator(p.seed, f"rl/{family_name}/{method}")
     trained, log = train_ppo(family, policy, tasks, with_task, budget.ppo_timesteps, cfg.gamma, p.n_steps,
                              p.batch_size, p.n_epochs, p.learning_rate, p.seed,
-                             progress_bar=sys.stdout.isatty())  # fmt: skip
+                             progress_bar=sys.stdout.isatty(), device=device)  # fmt: skip
     if log.rows:
         print(f"{method} {family_name}: last rollout's mean episode return {log.rows[-1]['episode_return']:.2f}")
     config = to_dict(p) | {"timesteps": budget.ppo_timesteps}

@@ -1,10 +1,13 @@
-"""RL policy checkpoints: safetensors parameters plus what built them (never a pickle)."""
+"""RL policy checkpoints: safetensors parameters plus what built them (never a pickle). Files hold CPU
+tensors (``save_tensors`` copies them there); :func:`load_policy` reads them onto a given device."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from reml.core.io import ArtifactError, load_tensors, reading, save_tensors
 from reml.core.nets import Weights
@@ -34,9 +37,9 @@ def save_policy(path: str | Path, ckpt: PolicyCheckpoint) -> None:
     save_tensors(path, ckpt.params, meta)
 
 
-def load_policy(path: str | Path, made_by: str, method: str, family: str) -> PolicyCheckpoint:
-    """Read a policy and check it is ``method``'s for ``family`` and that its parameters fit."""
-    params, meta = load_tensors(path, "policy", made_by)
+def load_policy(path: str | Path, made_by: str, method: str, family: str, *, device: torch.device) -> PolicyCheckpoint:
+    """Read a policy onto ``device`` and check it is ``method``'s for ``family`` and that its parameters fit."""
+    params, meta = load_tensors(path, "policy", made_by, device=device)
     with reading(path, "policy", made_by):
         policy = GaussianPolicy(int(meta["obs_dim"]), int(meta["act_dim"]), tuple(meta["hidden"]))
         ckpt = PolicyCheckpoint(meta["method"], meta["family"], policy, params, bool(meta["with_task"]),

@@ -11,6 +11,9 @@ agent composes for each task from the task's probe rollouts) goes through it wit
 noise and reset seeds (common random numbers), so methods are also compared task by task: the paired
 differences after each step, with their 95% CI, go to ``methods.json``. Writes
 ``<family>.<method>.return_step<S>`` / ``ci95_step<S>``.
+
+Device: the checkpoints are read onto the stage's device and the fine-tuning steps run there; the
+episodes are sampled on the CPU (:mod:`reml.families.rl.sampler`) and moved there for each step.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import torch
 from reml.core.curve import Curve, rounded
 from reml.core.headline import headline
 from reml.core.io import ArtifactError
-from reml.core.nets import Weights
+from reml.core.nets import Weights, on_device
 from reml.core.seeding import generator
 from reml.families.rl import rl_family
 from reml.families.rl.checkpoint import PolicyCheckpoint, load_policy
@@ -53,14 +56,17 @@ def adaptation_returns(
     """Mean return over each of the (T, P) ``tasks``' episodes after 0..len(step_sizes) policy-gradient steps.
 
     ``with_task`` appends the task parameters to the observation (the oracle's policy reads them);
-    ``per_task``: ``params`` are stacked per task (leading axis T), e.g. REML's composed policies."""
+    ``per_task``: ``params`` are stacked per task (leading axis T), e.g. REML's composed policies. The
+    steps run on the device of ``params``; the returns are CPU tensors."""
+    device = next(iter(params.values())).device
     current = params
     returns = []
     for s in range(len(step_sizes) + 1):
         episodes = sampler.sample(policy, current, tasks, rollouts, generator, per_task=per_task, with_task=with_task)
         returns.append(episodes.returns.mean(dim=1))
         if s < len(step_sizes):
-            current = reinforce_step(policy, current, TaskBatch.of(episodes, gamma), step_sizes[s], per_task=per_task)
+            batch = TaskBatch.of(episodes.to(device), gamma)
+            current = reinforce_step(policy, current, batch, step_sizes[s], per_task=per_task)
             per_task = True
     return Curve(torch.stack(returns, dim=1).double())
 
@@ -85,20 +91,22 @@ def _check_fits(path: Path, obs_dim: int, act_dim: int, family: RLFamily, with_t
                             f"{family.name} needs {expected[0]} and {expected[1]}")  # fmt: skip
 
 
-def load_methods(models: Path, cfg: RLConfig, name: str) -> dict[str, PolicyCheckpoint | RLComposer]:
-    """Every trained method's checkpoint for family ``name``, checked against the family."""
+def load_methods(
+    models: Path, cfg: RLConfig, name: str, *, device: torch.device
+) -> dict[str, PolicyCheckpoint | RLComposer]:
+    """Every trained method's checkpoint for family ``name`` on ``device``, checked against the family."""
     family, reml = rl_family(name), cfg.reml.agent
     out: dict[str, PolicyCheckpoint | RLComposer] = {}
     for method in TRAINED:
         path = models / f"{method}-{name}.safetensors"
-        ckpt = load_policy(path, producing_stage(method, name), method, name)
+        ckpt = load_policy(path, producing_stage(method, name), method, name, device=device)
         if ckpt.with_task != (method == "oracle"):
             raise ArtifactError(f"{path}: with_task is {ckpt.with_task}, but only the oracle reads the task; "
                                 f"rerun `dvc repro {producing_stage(method, name)}`")  # fmt: skip
         _check_fits(path, ckpt.policy.obs_dim, ckpt.policy.act_dim, family, ckpt.with_task)
         out[method] = ckpt
     path = models / f"{reml}-{name}.safetensors"
-    composer = load_rl_composer(path, producing_stage(reml, name), reml, family)
+    composer = load_rl_composer(path, producing_stage(reml, name), reml, family, device=device)
     _check_fits(path, composer.policy.obs_dim, composer.policy.act_dim, family, False)
     out[reml] = composer
     return out
@@ -133,10 +141,13 @@ def compositions(layers: list[list[int]], tasks: np.ndarray) -> list[dict]:
     return out
 
 
-def starting_point(method: str, checkpoints: dict, tasks: np.ndarray, sampler: Sampler, seed: int, name: str) -> Start:
-    if method == "scratch":  # a seeded random policy
+def starting_point(
+    method: str, checkpoints: dict, tasks: np.ndarray, sampler: Sampler, seed: int, name: str, *, device: torch.device
+) -> Start:
+    """Where ``method`` starts on ``tasks``, its parameters on ``device`` (the checkpoints are read there)."""
+    if method == "scratch":  # a seeded random policy, drawn on the CPU
         policy = checkpoints["pretrained"].policy
-        return Start(policy, policy.init(generator(seed, f"rl/scratch/{name}")), False, False, {})
+        return Start(policy, on_device(policy.init(generator(seed, f"rl/scratch/{name}")), device), False, False, {})
     if method in TRAINED:
         ckpt = checkpoints[method]
         return Start(ckpt.policy, ckpt.params, ckpt.with_task, False, ckpt.config)
@@ -163,11 +174,11 @@ class Evaluation:
         return headline(self.metrics, "return", len(self.methods["step_sizes"]))
 
 
-def evaluate(cfg: RLConfig, models: Path) -> Evaluation:
-    """Score every method on every family of ``rl.run``; every checkpoint is read and checked before any
-    rollout."""
+def evaluate(cfg: RLConfig, models: Path, *, device: torch.device) -> Evaluation:
+    """Score every method on every family of ``rl.run``, fine-tuning on ``device``; every checkpoint is
+    read and checked before any rollout."""
     ev = cfg.evaluate
-    trained = {name: load_methods(models, cfg, name) for name in cfg.run}
+    trained = {name: load_methods(models, cfg, name, device=device) for name in cfg.run}
     steps = len(ev.step_sizes)
     metrics, curves, families = {}, {"step": list(range(steps + 1))}, {}
     for name in cfg.run:
@@ -176,7 +187,7 @@ def evaluate(cfg: RLConfig, models: Path) -> Evaluation:
         per_task, info = {}, {}
         with Sampler.for_job(family, cfg.sampler, ev.n_test * budget.test_rollouts) as sampler:
             for method in cfg.methods:
-                start = starting_point(method, checkpoints, tasks, sampler, ev.seed, name)
+                start = starting_point(method, checkpoints, tasks, sampler, ev.seed, name, device=device)
                 rng = generator(ev.seed, f"rl/evaluate/{name}")  # the same noise for every method
                 curve = adaptation_returns(start.policy, start.params, tasks, sampler, ev.step_sizes,
                                            budget.test_rollouts, cfg.gamma, rng, start.with_task,

@@ -10,6 +10,10 @@ parameters expanded to a leading task axis, batched matrix products, one backwar
 :func:`reml.families.rl.pg.reinforce_step`), not a loop over tasks. That computation and the TRPO step (80-90% of a
 meta-iteration) run on ``threads`` torch threads while the sampler's worker processes wait; the
 sampling itself stays on the stages' one thread.
+
+Device: the parameters are drawn on the CPU and moved to the stage's device, where the inner step, the
+TRPO step and the conjugate gradient run; the rollouts are sampled on the CPU and moved there for them
+(once per sample). The per-iteration log values are read back once per meta-iteration.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from tqdm import tqdm
 
 from reml.core.config import to_dict
 from reml.core.io import write_text
-from reml.core.nets import Weights
+from reml.core.nets import Weights, on_device
 from reml.core.seeding import generator
 from reml.families.rl import rl_family
 from reml.families.rl.checkpoint import PolicyCheckpoint
@@ -106,11 +110,14 @@ def train_maml_trpo(
     settings: MamlTrpoSettings,
     seed: int,
     desc: str = "maml_trpo",
+    *,
+    device: torch.device,
 ) -> tuple[Weights, RLTrainingLog]:
-    """Meta-train from a seeded initialisation; tasks are drawn from the family's ``maml_trpo/<i>``
-    stream (never the test stream). Returns the meta-learned parameters and the per-iteration log."""
+    """Meta-train from a seeded initialisation (drawn on the CPU) on ``device``; tasks are drawn from the
+    family's ``maml_trpo/<i>`` stream (never the test stream). Returns the meta-learned parameters (on
+    ``device``) and the per-iteration log."""
     family = sampler.family
-    params = policy.init(generator(seed, "maml_trpo/init"))
+    params = on_device(policy.init(generator(seed, "maml_trpo/init")), device)
     log = RLTrainingLog()
     progress = tqdm(range(1, settings.iterations + 1), desc=desc, mininterval=2.0, unit="it")
     for it in progress:
@@ -118,11 +125,11 @@ def train_maml_trpo(
         rng = generator(seed, f"maml_trpo/rollouts/{it}")
         before = sampler.sample(policy, params, tasks, settings.rollouts, rng)
         with torch_threads(settings.threads):  # the sampler's workers are idle until the next sample
-            train = TaskBatch.of(before, settings.gamma)
+            train = TaskBatch.of(before.to(device), settings.gamma)
             adapted = {k: v.detach() for k, v in reinforce_step(policy, params, train, settings.inner_lr).items()}
         after = sampler.sample(policy, adapted, tasks, settings.rollouts, rng, per_task=True)
         with torch_threads(settings.threads):
-            valid = TaskBatch.of(after, settings.gamma)
+            valid = TaskBatch.of(after.to(device), settings.gamma)
             objectives = meta_objectives(policy, train, valid, adapted, settings)
             params, stats = trpo_step(params, objectives, settings.max_kl, settings.cg_damping, settings.cg_iters,
                                       settings.ls_steps, settings.ls_ratio)  # fmt: skip
@@ -134,9 +141,9 @@ def train_maml_trpo(
     return params, log
 
 
-def train(cfg: RLConfig, family_name: str) -> tuple[PolicyCheckpoint, RLTrainingLog]:
-    """MAML-TRPO on one family (``train_maml_trpo``), the meta-batch's rollouts collected together by
-    the vectorised sampler."""
+def train(cfg: RLConfig, family_name: str, *, device: torch.device) -> tuple[PolicyCheckpoint, RLTrainingLog]:
+    """MAML-TRPO on one family (``train_maml_trpo``) on ``device``, the meta-batch's rollouts collected
+    together by the vectorised sampler (on the CPU)."""
     family, budget, m = rl_family(family_name), cfg.family(family_name), cfg.maml_trpo
     probe = family.make_env()
     policy = GaussianPolicy(probe.observation_space.shape[0], probe.action_space.shape[0])
@@ -145,7 +152,7 @@ def train(cfg: RLConfig, family_name: str) -> tuple[PolicyCheckpoint, RLTraining
         m.first_order, m.max_kl, m.cg_iters, m.cg_damping, m.ls_steps, m.ls_ratio, m.threads,
     )  # fmt: skip
     with Sampler.for_job(family, cfg.sampler, budget.meta_batch * budget.rollouts) as s:
-        trained, log = train_maml_trpo(policy, s, settings, m.seed, desc=f"maml_trpo {family_name}")
+        trained, log = train_maml_trpo(policy, s, settings, m.seed, desc=f"maml_trpo {family_name}", device=device)
     # Only what this stage declares as params (dvc.yaml), so the checkpoint's bytes follow them.
     config = to_dict(m) | {
         "iterations": budget.iterations,

@@ -1,6 +1,10 @@
 """Policy-gradient adaptation (the inner step of MAML-RL and every method's test-time fine-tuning):
 REINFORCE with a linear feature baseline fitted per task (Finn et al. 2017, Sec. 5.3; the baseline is
 rllab's ``LinearFeatureBaseline``, Duan et al. 2016).
+
+Everything runs on the device of the rollouts (:meth:`reml.families.rl.sampler.Rollouts.to`) and the
+parameters; the one host sync is the baseline fit's finiteness test (once per batch of rollouts, not per
+step; see :func:`fit_baseline`).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ def baseline_features(observations: Tensor, mask: Tensor) -> Tensor:
     """rllab's features [o, o^2, t, t^2, t^3, 1] with o clipped to [-10, 10] and t = step / 100;
     (T, R, H, d) -> (T, R, H, 2d + 4), zero on padded steps so they do not enter the fit."""
     o = observations.double().clamp(-10, 10)
-    steps = torch.arange(observations.shape[-2], dtype=torch.float64) / 100.0
+    steps = torch.arange(observations.shape[-2], dtype=torch.float64, device=observations.device) / 100.0
     t = steps.expand(*observations.shape[:-1])[..., None]
     features = torch.cat([o, o**2, t, t**2, t**3, torch.ones_like(t)], dim=-1)
     return features * mask.double()[..., None]
@@ -40,12 +44,14 @@ def baseline_features(observations: Tensor, mask: Tensor) -> Tensor:
 
 def fit_baseline(observations: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
     """Least squares (with a small ridge) of ``targets`` on the features, one fit per task;
-    returns the fitted values (T, R, H). ``targets`` (T, R, H), e.g. the discounted returns."""
+    returns the fitted values (T, R, H). ``targets`` (T, R, H), e.g. the discounted returns. Whether a
+    larger ridge is needed is read back from the device after each solve (usually one sync per fit):
+    solving for every ridge at once would cost five solves where one almost always suffices."""
     features = baseline_features(observations, mask)
     f = features.flatten(1, 2)  # (T, R*H, F)
     y = (targets.double() * mask.double()).flatten(1)[..., None]  # (T, R*H, 1)
     gram, rhs = f.transpose(1, 2) @ f, f.transpose(1, 2) @ y
-    eye = torch.eye(f.shape[-1], dtype=torch.float64)
+    eye = torch.eye(f.shape[-1], dtype=torch.float64, device=f.device)
     ridge = RIDGE
     for _ in range(5):
         coeffs = torch.linalg.solve(gram + ridge * eye, rhs)

@@ -32,6 +32,10 @@ At meta-test (:meth:`RLComposer.compose`) the same probe runs on each test task,
 deterministically from the encoding, and the pool is never modified; the composed policies then go
 through the one RL harness like every other method. So REML's "0 steps" row has seen one batch of the
 task's episodes (the probe), as the other methods' "1 step" row has.
+
+Device: the pool, the shared log std, the agent and the inner steps run on the pool's device (the
+stage's); the rollouts are sampled on the CPU (:mod:`reml.families.rl.sampler`), the task encoded there
+from the probe and moved to the device, and each inner step's rollouts are moved there for its gradient.
 """
 
 from __future__ import annotations
@@ -98,14 +102,15 @@ def encode_task(rollouts: Rollouts) -> Tensor:
     r_mean = (rewards * weights).sum(dim=1, keepdim=True) / n
     r_std = (((rewards - r_mean) ** 2 * weights).sum(dim=1, keepdim=True) / n).sqrt() + 1e-8
     y = (rewards - r_mean) / r_std * weights
-    gram = z.transpose(1, 2) @ z / n + 1e-3 * torch.eye(z.shape[-1], dtype=torch.float64)
+    gram = z.transpose(1, 2) @ z / n + 1e-3 * torch.eye(z.shape[-1], dtype=torch.float64, device=z.device)
     coeffs = torch.linalg.solve(gram, z.transpose(1, 2) @ y / n)[..., 0]  # (T, F)
     level = (r_mean / r_std)[:, 0]  # (T, 1)
     return torch.cat([coeffs, level], dim=-1).clamp(-ENCODING_CLIP, ENCODING_CLIP).float()
 
 
 def probe_params(policy: GaussianPolicy) -> Weights:
-    """The probe: zero weights and log std 0, so actions ~ N(0, I) whatever the observation."""
+    """The probe: zero weights and log std 0, so actions ~ N(0, I) whatever the observation (CPU tensors:
+    only the sampler uses them)."""
     return {k: torch.zeros_like(v) for k, v in policy.init(torch.Generator().manual_seed(0)).items()}
 
 
@@ -121,7 +126,7 @@ class RLCompositionEnv(CompositionEnv):
 
     Training (``reset()``): tasks drawn from ``self.np_random``, rollouts by ``sampler``, write-back.
     Meta-test (``reset(options={"encoding": e})``): composition from a given encoding only; nothing is
-    sampled, trained or written back, and ``sampler`` may be None.
+    sampled, trained or written back, and ``sampler`` may be None. ``log_std`` is on the pool's device.
     """
 
     test_option = "encoding"
@@ -146,7 +151,7 @@ class RLCompositionEnv(CompositionEnv):
         width = pool.parts["hidden"]["weight"].shape[1]
         self.policy = GaussianPolicy(obs_dim, act_dim, (width, width))
         self.probe_policy_params = probe_params(self.policy)
-        self._encoding = torch.zeros(encoding_dim(obs_dim, act_dim))
+        self._encoding = torch.zeros(encoding_dim(obs_dim, act_dim), device=pool.device)
         self._task: np.ndarray | None = None
         self._probe_return = 0.0
         self._generator = torch.Generator()
@@ -165,7 +170,7 @@ class RLCompositionEnv(CompositionEnv):
         return self._encoding
 
     def _begin_test_task(self, options: dict[str, Any]) -> None:
-        self._encoding, self._task = torch.as_tensor(options["encoding"]).float(), None
+        self._encoding, self._task = torch.as_tensor(options["encoding"]).float().to(self.device), None
         if self._encoding.shape != (self._task_dim(),):
             raise ValueError(f"encoding of shape {tuple(self._encoding.shape)} does not fit this pool's policies")
 
@@ -176,10 +181,12 @@ class RLCompositionEnv(CompositionEnv):
         self._task = self.family.draw(1, self._generator).to(torch.float64).numpy()
         probe = self.sampler.sample(self.policy, self.probe_policy_params, self._task, self.settings.rollouts,
                                     self._generator)  # fmt: skip
-        self._encoding = encode_task(probe)[0]
+        self._encoding = encode_task(probe)[0].to(self.device)
         self._probe_return = float(probe.returns.mean())
 
     def _finish(self, info: dict[str, Any]) -> float:
+        """Inner steps on the device, each on fresh CPU rollouts moved there; the composed policy goes to
+        the sampler once per step (it acts on the CPU). The divergence test is one read-back per episode."""
         s, sampler = self.settings, self.sampler
         current, per_task, before = self.network_params(self._chosen), False, math.nan
         for step in range(s.inner_steps):
@@ -187,13 +194,13 @@ class RLCompositionEnv(CompositionEnv):
             if step == 0:
                 before = float(episodes.returns.mean())
             current = reinforce_step(
-                self.policy, current, TaskBatch.of(episodes, s.gamma), s.inner_lr, per_task=per_task
+                self.policy, current, TaskBatch.of(episodes.to(self.device), s.gamma), s.inner_lr, per_task=per_task
             )
             per_task = True
         trained = {k: v[0] for k, v in current.items()}
         info["probe_return"], info["diverged"], info["rejected"] = self._probe_return, False, False
         self.pool = self.pool.count_chosen(self._chosen)
-        if not all(bool(torch.isfinite(v).all()) for v in trained.values()):
+        if not bool(torch.stack([torch.isfinite(v).all() for v in trained.values()]).all()):
             # A diverged inner step scores 0 and never enters the pool (it would spoil every later policy).
             info["return"], info["diverged"] = math.nan, True
             return 0.0
@@ -286,16 +293,20 @@ class RLComposer(Composer):
 
 def save_rl_composer(path: str | Path, agent: str, family: str, algorithm, env: RLCompositionEnv,
                      ppo: PpoConfig, config: dict[str, Any]) -> None:  # fmt: skip
-    """One safetensors file: the agent's policy weights, the pool, the shared log std, and metadata."""
+    """One safetensors file: the agent's policy weights, the pool, the shared log std, and metadata (CPU
+    tensors, whatever device they trained on: ``save_tensors`` copies them)."""
     tensors = policy_tensors(algorithm, "agent.") | pool_tensors(env.pool, "pool.") | {LOG_STD: env.log_std.detach()}
     meta = {"method": agent, "family": family, "obs_dim": env.policy.obs_dim, "act_dim": env.policy.act_dim,
             "settings": to_dict(env.settings), "ppo": to_dict(ppo), "config": config}  # fmt: skip
     save_tensors(path, tensors, meta)
 
 
-def load_rl_composer(path: str | Path, made_by: str, method: str, family: RLFamily) -> RLComposer:
-    """Rebuild a trained composer for ``family`` (weights only: nothing is unpickled) and check it fits."""
-    tensors, meta = load_tensors(path, "REML composer", made_by)
+def load_rl_composer(
+    path: str | Path, made_by: str, method: str, family: RLFamily, *, device: torch.device
+) -> RLComposer:
+    """Rebuild a trained composer for ``family`` on ``device`` (weights only: nothing is unpickled) and
+    check it fits."""
+    tensors, meta = load_tensors(path, "REML composer", made_by, device=device)
     with reading(path, "REML composer", made_by):
         pool = pool_from_tensors(tensors, "pool.")
         settings = ComposeSettings(**meta["settings"])
@@ -309,22 +320,24 @@ def load_rl_composer(path: str | Path, made_by: str, method: str, family: RLFami
     return RLComposer(meta["method"], algorithm, env, meta["config"])
 
 
-def train(cfg: RLConfig, family_name: str) -> tuple[RLComposer, CompositionLog]:
-    """Train REML's agent to compose policies for one family (``train_reml_rl``). Every episode draws a
-    fresh training task, probes it, composes, trains the composed policy by policy gradient and writes
-    the trained layers back into the pool. The training tasks come from the composition environment's
-    own generator, which SB3 seeds from ``rl.reml.seed`` (never from the test tasks' stream)."""
+def train(cfg: RLConfig, family_name: str, *, device: torch.device) -> tuple[RLComposer, CompositionLog]:
+    """Train REML's agent to compose policies for one family (``train_reml_rl``) on ``device``. Every
+    episode draws a fresh training task, probes it, composes, trains the composed policy by policy
+    gradient and writes the trained layers back into the pool. The training tasks come from the
+    composition environment's own generator, which SB3 seeds from ``rl.reml.seed`` (never from the test
+    tasks' stream)."""
     r, budget, family = cfg.reml, cfg.family(family_name), rl_family(family_name)
     spaces = family.make_env()
     obs_dim, act_dim = spaces.observation_space.shape[0], spaces.action_space.shape[0]
     spaces.close()
     p = r.pool
     pool = linear_pool(obs_dim, p.width, act_dim, p.n_input, p.n_hidden, p.n_output,
-                       generator(r.seed, f"rl/reml/{family_name}/pool"))  # fmt: skip
+                       generator(r.seed, f"rl/reml/{family_name}/pool")).to(device)  # fmt: skip
     settings = ComposeSettings(budget.rollouts, r.inner_lr, r.inner_steps, cfg.gamma, budget.return_scale, r.blend)
     # One task's batch at a time: small, so it runs in-process (the result does not depend on workers).
     with Sampler(family, budget.rollouts, workers=1) as sampler:
-        env = RLCompositionEnv(pool, torch.zeros(act_dim), family, obs_dim, act_dim, settings, sampler)
+        log_std = torch.zeros(act_dim, device=device)
+        env = RLCompositionEnv(pool, log_std, family, obs_dim, act_dim, settings, sampler)
         algorithm = make_agent(r.agent, env, r.ppo, r.seed)
         log = CompositionLog(log_every=r.ppo.n_steps)
         algorithm.learn(total_timesteps=N_SLOTS * budget.reml_episodes, callback=log, progress_bar=sys.stdout.isatty())

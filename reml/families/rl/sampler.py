@@ -12,6 +12,11 @@ different ``n_envs`` changes only float rounding (the policy sees batches of ano
 Pinning each worker process to a core of its own (``pin_workers``) made two workers 1.56-1.58x as fast
 as one on HalfCheetah on a 2-core machine, against 1.30-1.32x unpinned (docs/benchmarks.md, meta-RL): the
 workers no longer migrate between cores at every synchronised step.
+
+Sampling runs on the CPU whatever device the policy trains on: the simulators are CPU code, and the
+policy acts beside them (its parameters are copied to the CPU once per :meth:`Sampler.sample`, so no
+time step waits for a GPU). :class:`Rollouts` come back on the CPU; :meth:`Rollouts.to` moves them to
+the device of the gradient computations.
 """
 
 from __future__ import annotations
@@ -50,6 +55,10 @@ class Rollouts:
     def task(self, i: int) -> Rollouts:
         """The rollouts of task ``i`` only, keeping a task axis of size 1."""
         return Rollouts(*(t[i : i + 1] for t in (self.observations, self.actions, self.rewards, self.mask)))
+
+    def to(self, device: torch.device) -> Rollouts:
+        """The same rollouts on ``device`` (the same tensors where they are already there)."""
+        return Rollouts(*(t.to(device) for t in (self.observations, self.actions, self.rewards, self.mask)))
 
 
 class EnvBatch(gym.Env):
@@ -170,7 +179,9 @@ class Sampler:
 
         ``per_task``: ``params`` are stacked per task (leading axis T), e.g. after adaptation.
         ``with_task``: the task parameters are appended to the observation (the oracle only).
+        ``params`` may be on any device: the policy acts on CPU copies, and the rollouts are CPU tensors.
         """
+        params = {k: v.cpu() for k, v in params.items()}  # one copy per call, not one per time step
         n_tasks, horizon = len(tasks), self.family.horizon
         total = n_tasks * n_rollouts
         seeds = torch.randint(0, 2**31 - 1, (total,), generator=generator).numpy()

@@ -2,6 +2,11 @@
 Fisher-vector products (Hessian-vector products of the mean KL), a step scaled to the KL radius,
 and a backtracking line search that keeps the surrogate improving and the KL inside the radius.
 Used by MAML-TRPO's meta-update, where both functions go through the inner adaptation step.
+
+Everything runs on the parameters' device. The conjugate gradient never waits for it (its stopping test
+stays on the device); the step reads the surrogate back once, and the line search reads each candidate's
+surrogate and KL (it accepts the first good one, usually the first: testing all ``ls_steps`` candidates
+without reading back would cost that many evaluations of the meta-objective).
 """
 
 from __future__ import annotations
@@ -29,18 +34,23 @@ def unflatten(vector: Tensor, like: Weights) -> Weights:
 
 
 def conjugate_gradient(matvec: Callable[[Tensor], Tensor], b: Tensor, iters: int = 10, tol: float = 1e-10) -> Tensor:
-    """Approximately solve A x = b for a symmetric positive definite A given by ``matvec``."""
+    """Approximately solve A x = b for a symmetric positive definite A given by ``matvec``, stopping once
+    the residual r·r falls below ``tol``.
+
+    The stopping test stays on the device (no host sync per iteration): once it holds, x is frozen
+    (``torch.where``) and the remaining iterations are computed and discarded, so x is exactly what an
+    early exit returns."""
     x = torch.zeros_like(b)
     r, p = b.clone(), b.clone()
     rr = r @ r
+    done = torch.zeros((), dtype=torch.bool, device=b.device)
     for _ in range(iters):
         ap = matvec(p)
         alpha = rr / (p @ ap)
-        x = x + alpha * p
+        x = torch.where(done, x, x + alpha * p)
         r = r - alpha * ap
         new_rr = r @ r
-        if new_rr < tol:
-            break
+        done = done | (new_rr < tol)
         p = r + (new_rr / rr) * p
         rr = new_rr
     return x

@@ -10,6 +10,10 @@
 Each tunes its test-time step size per K on the validation tasks (never the test tasks), as REML does.
 ``maml``, ``fomaml`` and ``reptile`` (:mod:`reml.methods.meta_learners`) are fine-tuned with their own
 inner step size instead.
+
+Devices: every entry point takes the ``device`` it trains and tunes on. Initialisations and training
+tasks are drawn on the CPU from CPU generators and moved there; the validation tasks are moved there
+once. The checkpoints hold their parameters on ``device`` (saving copies them to the CPU).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import torch
 
 from reml.core.config import to_dict
 from reml.core.harness import mse, score, tune_step_size
-from reml.core.nets import MLP, InputKind, Weights, input_dim, make_inputs
+from reml.core.nets import MLP, InputKind, Weights, input_dim, make_inputs, on_device
 from reml.core.seeding import generator
 from reml.core.tasks import TaskDistribution, TaskSet, load_taskset
 from reml.core.traininglog import TrainingLog, train_adam
@@ -45,9 +49,9 @@ def tune_per_k(
     """Choose the fine-tuning step size for each K on the validation tasks (never the test tasks).
 
     ``initial_params(view)`` gives the parameters to fine-tune for a K-shot view of the tasks, shared
-    (second value False) or one set per task (True, as for REML). The objective is the mean query MSE
-    over steps 1..S. Returns (K -> step size, a record of the validation objective per step size for
-    the methods file).
+    (second value False) or one set per task (True, as for REML), on the device of ``val_tasks``. The
+    objective is the mean query MSE over steps 1..S. Returns (K -> step size, a record of the validation
+    objective per step size for the methods file).
     """
     step_sizes, tuning = {}, {}
     for k in adaptation.shots:
@@ -91,12 +95,12 @@ def tuned_checkpoint(
     )
 
 
-def scratch(params: SinusoidParams, val_tasks: TaskSet) -> Checkpoint:
-    """A seeded random initialisation of the family's network, with tuned step sizes."""
+def scratch(params: SinusoidParams, val_tasks: TaskSet, *, device: torch.device) -> Checkpoint:
+    """A seeded random initialisation of the family's network, with step sizes tuned on ``device``."""
     model = MLP((1, *params.model.hidden, 1))
-    init = model.init(generator(params.train_scratch.seed, "scratch/init"))
+    init = on_device(model.init(generator(params.train_scratch.seed, "scratch/init")), device)
     config = to_dict(params.train_scratch) | {"model": to_dict(params.model)}
-    return tuned_checkpoint("scratch", model, init, "x", val_tasks, params.adaptation, config)
+    return tuned_checkpoint("scratch", model, init, "x", val_tasks.to(device), params.adaptation, config)
 
 
 def train_joint_regression(
@@ -110,28 +114,31 @@ def train_joint_regression(
     generator: torch.Generator,
     log_every: int = 100,
     desc: str = "train",
+    *,
+    device: torch.device,
 ) -> tuple[Weights, TrainingLog]:
-    """Adam on the MSE of fresh tasks every iteration; returns final parameters and a loss log.
+    """Adam on the MSE of fresh tasks every iteration, on ``device``; returns final parameters (there) and
+    a loss log.
 
     Each iteration samples ``tasks_per_batch`` tasks with ``points_per_task`` points each from
-    ``distribution`` (through ``generator`` only: the fixed test and validation sets are never seen).
+    ``distribution`` (through ``generator`` only: the fixed test and validation sets are never seen),
+    on the CPU, and moves them to ``device``; the initialisation is drawn the same way, before any task.
     """
 
     def batch_loss(params: Weights) -> torch.Tensor:
-        batch = distribution.sample(tasks_per_batch, points_per_task, 0, generator)
+        batch = distribution.sample(tasks_per_batch, points_per_task, 0, generator).to(device)
         x = make_inputs(batch.support_x, batch.task_params, inputs)  # (B, K, d_in)
         return mse(model(params, x), batch.support_y)
 
-    return train_adam(
-        model.init(generator), batch_loss, lr, iterations, TrainingLog("train_mse", every=log_every), desc
-    )
+    init = on_device(model.init(generator), device)
+    return train_adam(init, batch_loss, lr, iterations, TrainingLog("train_mse", every=log_every), desc)
 
 
 def joint(
-    method: Literal["pretrained", "oracle"], params: SinusoidParams, val_tasks: TaskSet
+    method: Literal["pretrained", "oracle"], params: SinusoidParams, val_tasks: TaskSet, *, device: torch.device
 ) -> tuple[Checkpoint, TrainingLog]:
     """``pretrained`` or ``oracle``: trained by joint regression (its own params section and seed), then
-    its test-time step size tuned."""
+    its test-time step size tuned, both on ``device``."""
     cfg = params.train_pretrained if method == "pretrained" else params.train_oracle
     inputs = JOINT_INPUTS[method]
     distribution = SinusoidDistribution.of(params.sinusoid)
@@ -146,29 +153,32 @@ def joint(
         cfg.lr,
         generator(cfg.seed, f"{method}/train"),
         desc=method,
+        device=device,
     )
     config = to_dict(cfg) | {"model": to_dict(params.model), "sinusoid": to_dict(params.sinusoid)}
     info = {"final_train_mse": log.loss[-1]}
-    return tuned_checkpoint(method, model, trained, inputs, val_tasks, params.adaptation, config, info), log
+    ckpt = tuned_checkpoint(method, model, trained, inputs, val_tasks.to(device), params.adaptation, config, info)
+    return ckpt, log
 
 
 def train_joint(method: Literal["pretrained", "oracle"], params: SinusoidParams, val_tasks: str, out: str,
-                log_out: str) -> None:  # fmt: skip
-    """The ``train_pretrained`` / ``train_oracle`` stage: train, tune, write the checkpoint and the log."""
-    ckpt, log = joint(method, params, load_taskset(val_tasks))
+                log_out: str, *, device: torch.device) -> None:  # fmt: skip
+    """The ``train_pretrained`` / ``train_oracle`` stage: train and tune on ``device``, write the checkpoint
+    and the log."""
+    ckpt, log = joint(method, params, load_taskset(val_tasks), device=device)
     save_checkpoint(out, ckpt)
     log.write(log_out)
     print(f"{method}: final train MSE {log.loss[-1]:.4f}, fine-tuning step sizes {ckpt.step_sizes} (K -> lr)")
 
 
-def meta_learner(params: SinusoidParams, variant: str) -> tuple[Checkpoint, TrainingLog]:
-    """``maml``, ``fomaml`` or ``reptile`` meta-trained on sinusoids (``train_maml``); the test-time step size
-    is the variant's own inner step size for every K."""
+def meta_learner(params: SinusoidParams, variant: str, *, device: torch.device) -> tuple[Checkpoint, TrainingLog]:
+    """``maml``, ``fomaml`` or ``reptile`` meta-trained on sinusoids on ``device`` (``train_maml``); the
+    test-time step size is the variant's own inner step size for every K."""
     cfg = getattr(params.train_maml, variant)
     model = MLP((1, *params.model.hidden, 1))
     batches = MetaBatches(SinusoidDistribution.of(params.sinusoid), cfg.meta_batch, cfg.k_support, cfg.k_query,
                           generator(cfg.seed, f"{variant}/train"))  # fmt: skip
-    theta, log = meta_train(model, cfg, batches, mse, 100, variant)
+    theta, log = meta_train(model, cfg, batches, mse, 100, variant, device=device)
     ckpt = Checkpoint(
         method=variant,
         sizes=model.sizes,

@@ -1,7 +1,8 @@
 """A method's checkpoint: the initial parameters it hands the harness, and how to adapt them.
 
 Stored as safetensors (no pickle; ``torch.load`` is never needed) with the resolved config as JSON
-metadata, so that provenance travels with the weights.
+metadata, so that provenance travels with the weights. A checkpoint is loaded onto the device it is
+scored on; saving one copies its parameters to the CPU, so the file does not depend on the device.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from reml.core.io import ArtifactError, check_step_sizes, load_tensors, reading, save_tensors
 from reml.core.nets import MLP, InputKind, Weights
@@ -62,10 +65,12 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
     save_tensors(path, ckpt.params, meta)
 
 
-def load_checkpoint(path: str | Path, made_by: str, method: str | None = None) -> Checkpoint:
-    """Read and check a checkpoint (of ``method``, if given); errors name the file and the stage that
-    writes it."""
-    params, meta = load_tensors(path, "checkpoint", made_by)
+def load_checkpoint(
+    path: str | Path, made_by: str, method: str | None = None, *, device: torch.device | str = "cpu"
+) -> Checkpoint:
+    """Read and check a checkpoint (of ``method``, if given), its parameters on ``device``; errors name the
+    file and the stage that writes it."""
+    params, meta = load_tensors(path, "checkpoint", made_by, device=device)
     with reading(path, "checkpoint", made_by):
         ckpt = Checkpoint(
             method=meta["method"],

@@ -15,6 +15,10 @@ fine-tuning diverged to inf or NaN on some task);
 ``reports/curves/sinusoid.csv`` holds every step 0..S, one row per step, columns
 ``<method>_k<K>`` (mean) and ``<method>_k<K>_ci95``; ``reports/metrics/sinusoid/k<K>.json`` (and
 ``unrelated-<family>.json``) hold each method's MSE after all S steps, for ``dvc metrics show``.
+
+Devices: :func:`evaluate` takes the ``device`` to score on; it loads every checkpoint there and moves
+the (CPU-drawn) task sets there once. The curves come back on the CPU (:func:`reml.core.harness.score`),
+so every table is computed the same way on any device.
 """
 
 from __future__ import annotations
@@ -79,7 +83,7 @@ def evaluate_method(
     steps: int,
     lr: float | None = None,
 ) -> MethodResult:
-    """Score a method through the shared harness for every K.
+    """Score a method through the shared harness for every K, on the device of ``tasks`` (and the runs).
 
     ``runs`` are independent trainings of one method (seeds); each test task's curve is averaged over
     them before the mean and CI over tasks are taken. ``lr`` overrides the runs' tuned step sizes.
@@ -137,10 +141,12 @@ def example_fits(
     prediction on a dense grid after each step, for the given (few) tasks.
 
     Columns: ``kind`` (truth | support | prediction), ``task``, ``k``, ``method``, ``step``, ``x``, ``y``.
-    The grid is drawn only for plotting, after scoring; no method trains on it.
+    The grid is drawn only for plotting, after scoring; no method trains on it. It is made on the CPU
+    (the same points on every device) and moved to the device of ``tasks``.
     """
     n = len(tasks)
     grid = torch.linspace(*distribution.x_range, n_grid).expand(n, n_grid)[..., None]  # (n, G, 1)
+    grid = grid.to(tasks.support_x.device)
     truth = distribution.evaluate(tasks.task_params, grid)
     frames = [_frame("truth", grid, truth, k=0, method="", step=0)]
     for k in shots:
@@ -173,8 +179,8 @@ def _frame(kind: str, x: torch.Tensor, y: torch.Tensor, k: int, method: str, ste
             "k": k,
             "method": method,
             "step": step,
-            "x": x[..., 0].reshape(-1).numpy().round(5),
-            "y": y[..., 0].reshape(-1).numpy().round(5),
+            "x": x[..., 0].reshape(-1).cpu().numpy().round(5),
+            "y": y[..., 0].reshape(-1).cpu().numpy().round(5),
         }
     )
 
@@ -187,16 +193,17 @@ def producing_stage(method: str) -> str:
     return f"train_maml@{method}" if method in ("maml", "fomaml", "reptile") else f"train_{method}"
 
 
-def load_runs(params: SinusoidParams, models_dir: Path, method: str) -> list[Method]:
-    """A method's trained runs: one checkpoint, or one REML agent per seed."""
+def load_runs(params: SinusoidParams, models_dir: Path, method: str, *, device: torch.device) -> list[Method]:
+    """A method's trained runs, loaded onto ``device``: one checkpoint, or one REML agent per seed."""
     if method not in REML_METHODS:
-        return [load_checkpoint(models_dir / f"{method}.safetensors", producing_stage(method), method)]
+        path = models_dir / f"{method}.safetensors"
+        return [load_checkpoint(path, producing_stage(method), method, device=device)]
     agent, encoding = split_reml_method(method)
     distribution = SinusoidDistribution.of(params.sinusoid)
     runs: list[Method] = []
     for seed in params.train_reml.seeds:
         name = reml_run(agent, encoding, seed)
-        runs.append(load_composer(models_dir / "reml" / name, distribution, f"train_reml@{name}"))
+        runs.append(load_composer(models_dir / "reml" / name, distribution, f"train_reml@{name}", device=device))
     return runs
 
 
@@ -232,8 +239,11 @@ class Evaluation:
     methods: dict[str, Any]  # step sizes and what each method recorded
 
 
-def evaluate(params: SinusoidParams, tasks: TaskSet, unrelated: dict[str, TaskSet], models_dir: Path) -> Evaluation:
-    """Score every method of ``evaluate_fewshot.methods`` on the test tasks and the unrelated families.
+def evaluate(
+    params: SinusoidParams, tasks: TaskSet, unrelated: dict[str, TaskSet], models_dir: Path, *, device: torch.device
+) -> Evaluation:
+    """Score every method of ``evaluate_fewshot.methods`` on the test tasks and the unrelated families, on
+    ``device`` (the task sets are moved there).
 
     Every checkpoint is loaded (and so checked) before any compute."""
     cfg, adaptation = params.evaluate_fewshot, params.adaptation
@@ -244,7 +254,8 @@ def evaluate(params: SinusoidParams, tasks: TaskSet, unrelated: dict[str, TaskSe
                 f"adaptation.shots / evaluate_fewshot: K = {needed} but {name} store only {task_set.k_max} "
                 "support points; rerun `dvc repro generate_tasks`"
             )
-    runs = {m: load_runs(params, models_dir, m) for m in cfg.methods}
+    runs = {m: load_runs(params, models_dir, m, device=device) for m in cfg.methods}
+    tasks, unrelated = tasks.to(device), {name: t.to(device) for name, t in unrelated.items()}
 
     results = []
     for method, method_runs in runs.items():

@@ -26,6 +26,9 @@ every step's reward lies in [−1, 1].
 A trained agent is stored as a directory: ``policy.zip`` (SB3's file), ``policy.safetensors`` (the
 policy weights and everything needed to rebuild the composer: agent, encoding, configs, fine-tuning
 step sizes) and ``pool.safetensors``. Evaluation reads only the safetensors files.
+
+Device: the pool is drawn on the CPU and moved to the stage's device; the environment, the agent, the
+inner training and the validation scoring run there (:mod:`reml.methods.reml.env`). Files hold CPU tensors.
 """
 
 from __future__ import annotations
@@ -125,7 +128,7 @@ class RegressionCompositionEnv(SupervisedCompositionEnv):
         if self.encoding == "oracle":
             if "task_params" not in options:
                 raise ValueError("the oracle encoding needs options['task_params'] to compose for a task")
-            self._task["task_params"] = options["task_params"]
+            self._task["task_params"] = options["task_params"].to(self.device)
 
     def _finish(self, info: dict[str, Any]) -> float:
         return self._pay(super()._finish(info))
@@ -186,12 +189,13 @@ class RegressionCompositionEnv(SupervisedCompositionEnv):
             return self._task["task_params"]
         x, y = self._task["support_x"][:, 0], self._task["support_y"][:, 0]
         order = torch.argsort(x)  # a fixed order, so the encoding does not depend on sampling order
-        task = torch.zeros(self.k_encode, 3)
-        task[: len(x)] = torch.stack([x[order], y[order], torch.ones(len(x))], dim=1)
+        task = torch.zeros(self.k_encode, 3, device=x.device)
+        task[: len(x)] = torch.stack([x[order], y[order], torch.ones(len(x), device=x.device)], dim=1)
         return task.flatten()
 
 
 def create_pool(cfg: RemlConfig, generator: torch.Generator) -> LayerPool:
+    """A fresh pool, drawn on the CPU from ``generator`` (move it with :meth:`LayerPool.to`)."""
     p = cfg.pool
     return linear_pool(1, p.width, 1, p.n_input, p.n_hidden, p.n_output, generator)
 
@@ -288,10 +292,18 @@ def _pool_meta(pool: LayerPool, config: dict[str, Any]) -> dict[str, Any]:
 
 
 def train(
-    params: SinusoidParams, agent: str, encoding: str, seed: int, val_tasks: TaskSet, directory: Path
+    params: SinusoidParams,
+    agent: str,
+    encoding: str,
+    seed: int,
+    val_tasks: TaskSet,
+    directory: Path,
+    *,
+    device: torch.device,
 ) -> list[dict[str, float]]:
-    """Train one REML agent and its pool (``train_reml``), then tune its test-time step size per K on the
-    validation tasks; the agent, its pool and checkpoints go to ``directory``. Returns the training curve.
+    """Train one REML agent and its pool (``train_reml``) on ``device``, then tune its test-time step size
+    per K on the validation tasks; the agent, its pool and checkpoints go to ``directory``. Returns the
+    training curve.
 
     Training tasks are drawn fresh from the training distribution every episode (K drawn from
     ``adaptation.shots``); the validation tasks only tune the step sizes, after training.
@@ -302,7 +314,7 @@ def train(
             f"adaptation.shots: K = {max(shots)} exceeds the {val_tasks.k_max} points of the validation tasks"
         )
     distribution = SinusoidDistribution.of(params.sinusoid)
-    pool = create_pool(reml_cfg, generator(seed, "reml/pool"))  # same initial pool for every agent
+    pool = create_pool(reml_cfg, generator(seed, "reml/pool")).to(device)  # same initial pool for every agent
     env = make_env(pool, reml_cfg, distribution, shots, encoding)
     algorithm = make_agent(agent, env, cfg.ppo, seed)
     curve = TrainingCurve(cfg.log_every)
@@ -320,7 +332,8 @@ def train(
 
     frozen = make_env(env.pool, reml_cfg, distribution, shots, encoding, write_back=False)
     composer = RegressionComposer(agent, algorithm, frozen, encoding)
-    step_sizes, tuning = tune_per_k(composer.model, composer.initial_params, "x", val_tasks, params.adaptation)
+    step_sizes, tuning = tune_per_k(composer.model, composer.initial_params, "x", val_tasks.to(device),
+                                    params.adaptation)  # fmt: skip
     assert composer.pool is env.pool, "composing for validation tasks must not modify the pool"
     composer.step_sizes = step_sizes
     info = {
@@ -353,11 +366,14 @@ def save_composer(
     save_pool(directory / "pool.safetensors", composer.pool, _pool_meta(composer.pool, to_dict(cfg)))
 
 
-def load_composer(directory: str | Path, distribution: SinusoidDistribution, made_by: str) -> RegressionComposer:
-    """Rebuild a trained agent from its safetensors files (weights only: nothing is unpickled)."""
+def load_composer(
+    directory: str | Path, distribution: SinusoidDistribution, made_by: str, *, device: torch.device
+) -> RegressionComposer:
+    """Rebuild a trained agent from its safetensors files (weights only: nothing is unpickled), its policy
+    and pool on ``device``."""
     directory = Path(directory)
-    path, state, meta = load_agent_file(directory, made_by)
-    pool, _ = load_pool(directory / "pool.safetensors", made_by)
+    path, state, meta = load_agent_file(directory, made_by, device=device)
+    pool, _ = load_pool(directory / "pool.safetensors", made_by, device=device)
     with reading(path, "REML agent", made_by):
         cfg = from_dict(RemlConfig, meta["reml"], "reml")
         ppo = from_dict(PpoConfig, meta["ppo"], "ppo")

@@ -11,6 +11,9 @@ A trained agent composes for a meta-test task through :class:`Composer`, the one
 layer per slot for every family. Its policy weights are stored as safetensors with the metadata
 needed to rebuild it (evaluation never unpickles anything); ``policy.zip``, the SB3 file, is written
 beside them to inspect or resume training with SB3.
+
+An agent runs on its environment's device (the pool's: :attr:`CompositionEnv.device`), so the policy,
+the pool and the inner training of composed networks share one device; files always hold CPU tensors.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ assert tuple(AGENTS) == REML_AGENTS
 
 
 def make_agent(agent: str, env: CompositionEnv, ppo: PpoConfig, seed: int) -> BaseAlgorithm:
+    """A fresh ``agent`` on ``env``, on the environment's device (SB3's ``seed`` seeds it as before)."""
     if agent not in AGENTS:
         raise ValueError(f"unknown agent {agent!r}; allowed: {list(AGENTS)}")
     spec = AGENTS[agent]
@@ -67,7 +71,7 @@ def make_agent(agent: str, env: CompositionEnv, ppo: PpoConfig, seed: int) -> Ba
         gamma=ppo.gamma,
         ent_coef=ppo.ent_coef,
         seed=seed,
-        device="cpu",
+        device=env.device,
         verbose=0,
     )
 
@@ -202,7 +206,8 @@ def save_sb3_zip(algorithm: BaseAlgorithm, path: Path) -> None:
 
 
 def policy_tensors(algorithm: BaseAlgorithm, prefix: str = "") -> dict[str, Tensor]:
-    """The agent's policy weights, named as in its ``state_dict`` (after ``prefix``)."""
+    """The agent's policy weights, named as in its ``state_dict`` (after ``prefix``), on the agent's device
+    (``save_tensors`` writes CPU copies)."""
     return {f"{prefix}{k}": v.detach() for k, v in algorithm.policy.state_dict().items()}
 
 
@@ -213,17 +218,20 @@ def save_agent(directory: Path, algorithm: BaseAlgorithm, meta: dict[str, Any]) 
     save_tensors(directory / "policy.safetensors", policy_tensors(algorithm), meta)
 
 
-def load_agent_file(directory: Path, made_by: str) -> tuple[Path, dict[str, Tensor], dict[str, Any]]:
-    """The policy file of a directory written by :func:`save_agent`: (path, weights, metadata)."""
+def load_agent_file(
+    directory: Path, made_by: str, *, device: torch.device | str = "cpu"
+) -> tuple[Path, dict[str, Tensor], dict[str, Any]]:
+    """The policy file of a directory written by :func:`save_agent`: (path, weights on ``device``, metadata)."""
     path = directory / "policy.safetensors"
-    state, meta = load_tensors(path, "REML agent", made_by)
+    state, meta = load_tensors(path, "REML agent", made_by, device=device)
     return path, state, meta
 
 
 def restore_agent(
     agent: str, env: CompositionEnv, ppo: PpoConfig, state: dict[str, Tensor], path: Path, made_by: str
 ) -> BaseAlgorithm:
-    """Rebuild a trained agent on ``env`` from its policy weights, in evaluation mode; errors name ``path``."""
+    """Rebuild a trained agent on ``env`` (and its device) from its policy weights, in evaluation mode;
+    errors name ``path``."""
     with reading(path, "REML agent", made_by):
         algorithm = make_agent(agent, env, ppo, seed=0)
         algorithm.policy.load_state_dict(state, strict=True)

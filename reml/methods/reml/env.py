@@ -19,6 +19,12 @@ a :class:`~reml.core.tasks.TaskDistribution` with K drawn every episode, and the
 trains the network on the support examples through the shared harness, scores it on the held-out
 query examples, and rewards ``bounded_reward(query loss)``. Each family's REML (``reml.families.<family>
 .reml``) is a subclass with its hooks: task encoding, network features, and how layers make a network.
+
+Device: an environment computes on its pool's device (:attr:`CompositionEnv.device`): the task data
+(drawn on the CPU, from CPU generators, then moved there), the observation's parts, the inner training
+of the finished network and the write-back. SB3 takes numpy observations and float rewards, so each
+step hands one observation (and its reward) back to the host: that one transfer per environment step
+is unavoidable; the inner training itself runs without host syncs until the query loss is read once.
 """
 
 from __future__ import annotations
@@ -70,6 +76,11 @@ class CompositionEnv(gym.Env, ABC):
         self.action_space = gym.spaces.Discrete(pool.size)
         self._chosen: list[int] = []
         self._evaluating = False
+
+    @property
+    def device(self) -> torch.device:
+        """Where this environment computes: its pool's device."""
+        return self.pool.device
 
     # ------------------------------------------------------------------ gymnasium API
 
@@ -134,7 +145,7 @@ class CompositionEnv(gym.Env, ABC):
 
     def _network_features(self) -> Tensor:
         """(``n_features``,) features of the network chosen so far (none by default)."""
-        return torch.zeros(0)
+        return torch.zeros(0, device=self.device)
 
     @abstractmethod
     def _begin_training_task(self) -> None:
@@ -153,12 +164,13 @@ class CompositionEnv(gym.Env, ABC):
         return 0.0
 
     def _observation(self) -> np.ndarray:
-        chosen = torch.zeros(self.pool.size)
+        """Built on the device, copied to the host once (SB3 reads numpy)."""
+        chosen = torch.zeros(self.pool.size, device=self.device)
         chosen[self._chosen] = 1.0
-        slot = torch.zeros(self.n_slots)
+        slot = torch.zeros(self.n_slots, device=self.device)
         slot[min(len(self._chosen), self.n_slots - 1)] = 1.0
         parts = [self._task_encoding(), chosen, slot, self._network_features()]
-        return torch.cat(parts).numpy().astype(np.float32)
+        return torch.cat(parts).cpu().numpy().astype(np.float32)
 
 
 class SupervisedCompositionEnv(CompositionEnv):
@@ -205,23 +217,24 @@ class SupervisedCompositionEnv(CompositionEnv):
         super().__init__(pool, n_slots)
 
     def _begin_training_task(self) -> None:
-        """A training task with K support and ``k_query`` held-out query examples, K drawn from ``k_choices``."""
+        """A training task with K support and ``k_query`` held-out query examples, K drawn from ``k_choices``;
+        drawn on the CPU, then moved to the device."""
         k = self.k_choices[int(self.np_random.integers(len(self.k_choices)))]
         rng = torch.Generator().manual_seed(int(self.np_random.integers(0, 2**62)))
         task = self.distribution.sample(1, k, self.k_query, rng)
-        self._task = {
-            "support_x": task.support_x[0], "support_y": task.support_y[0],
-            "query_x": task.query_x[0], "query_y": task.query_y[0], "task_params": task.task_params[0],
-        }  # fmt: skip
+        drawn = {"support_x": task.support_x, "support_y": task.support_y, "query_x": task.query_x,
+                 "query_y": task.query_y, "task_params": task.task_params}  # fmt: skip
+        self._task = {name: t[0].to(self.device) for name, t in drawn.items()}
 
     def _begin_test_task(self, options: dict[str, Any]) -> None:
         x, y = options["support"]
         if x.shape[0] > self.k_encode:
             raise ValueError(f"{x.shape[0]} support examples, but this policy encodes at most {self.k_encode}")
-        self._task = {"support_x": x, "support_y": y}
+        self._task = {"support_x": x.to(self.device), "support_y": y.to(self.device)}
 
     def _finish(self, info: dict[str, Any]) -> float:
-        """Train the finished network on the support examples, score it on the query examples, write back."""
+        """Train the finished network on the support examples, score it on the query examples, write back.
+        The query loss is the one value read back to the host (SB3's reward)."""
         params = self.network_params(self._chosen)
         trained = adapt(
             self.model, params, self._task["support_x"], self._task["support_y"], self.adaptation, self.loss

@@ -9,7 +9,9 @@ head (classification). The pool stores each kind's parts stacked, ``parts[kind][
 slot ``s`` gets ``"{s}.{name}"``.
 
 The pool is immutable: :meth:`LayerPool.write_back` returns a new pool, so evaluation can never modify
-the pool it scores with.
+the pool it scores with. All of a pool's tensors live on one device (:attr:`LayerPool.device`): the
+environments and agents built on a pool run there. Pools are drawn on the CPU (from CPU generators) and
+moved with :meth:`LayerPool.to`; files always hold CPU tensors.
 """
 
 from __future__ import annotations
@@ -41,6 +43,16 @@ class LayerPool:
 
     def count(self, kind: Kind) -> int:
         return next(iter(self.parts[kind].values())).shape[0]
+
+    @property
+    def device(self) -> torch.device:
+        """Where the pool's tensors are (the use counts are kept beside them)."""
+        return self.chosen.device
+
+    def to(self, device: torch.device | str) -> LayerPool:
+        """The same pool on ``device`` (sharing its tensors where they are already there)."""
+        parts = {kind: {name: t.to(device) for name, t in by_name.items()} for kind, by_name in self.parts.items()}
+        return LayerPool(parts, self.chosen.to(device), self.trained.to(device))
 
     @property
     def n_input(self) -> int:
@@ -117,7 +129,7 @@ class LayerPool:
         return replace(self, chosen=self.chosen + self._used(indices))
 
     def _used(self, indices: Sequence[int]) -> Tensor:
-        used = torch.zeros(self.size, dtype=torch.int64)
+        used = torch.zeros(self.size, dtype=torch.int64, device=self.device)
         used[list(indices)] = 1
         return used
 
@@ -160,7 +172,8 @@ _LINEAR_PARTS = {"w": "weight", "b": "bias"}
 
 
 def pool_tensors(pool: LayerPool, prefix: str = "") -> dict[str, Tensor]:
-    """The pool as named tensors (``prefix`` before every name, for a file that holds more)."""
+    """The pool as named tensors (``prefix`` before every name, for a file that holds more), on the pool's
+    device (``save_tensors`` writes CPU copies)."""
     linear = all(set(by_name) == {"weight", "bias"} for by_name in pool.parts.values())
     tensors = {
         (f"{kind}_{name[0]}" if linear else f"{kind}/{name}"): t
@@ -190,11 +203,14 @@ def pool_from_tensors(tensors: dict[str, Tensor], prefix: str = "") -> LayerPool
 
 
 def save_pool(path: str | Path, pool: LayerPool, meta: dict[str, Any]) -> None:
+    """Write the pool (from CPU copies of its tensors: the same bytes whatever device it trained on)."""
     save_tensors(path, pool_tensors(pool), meta)
 
 
-def load_pool(path: str | Path, made_by: str) -> tuple[LayerPool, dict[str, Any]]:
-    """A pool file and its metadata; errors name the file and the stage that writes it."""
-    tensors, meta = load_tensors(path, "layer pool", made_by)
+def load_pool(
+    path: str | Path, made_by: str, *, device: torch.device | str = "cpu"
+) -> tuple[LayerPool, dict[str, Any]]:
+    """A pool file and its metadata, the pool on ``device``; errors name the file and the stage that writes it."""
+    tensors, meta = load_tensors(path, "layer pool", made_by, device=device)
     with reading(path, "layer pool", made_by):
         return pool_from_tensors(tensors), meta

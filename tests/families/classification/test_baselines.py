@@ -50,7 +50,8 @@ def test_short_maml_meta_training_beats_chance_on_glyphs(glyph_splits):
     train, test = glyph_splits["train"].pool().with_rotations(), glyph_splits["test"].pool().with_rotations()
     net = ConvNet(1, 8, 5, 28)
     batches = MetaBatches(EpisodeDistribution(train, 5), 4, 1, 3, generator(0, "t"))
-    params, _ = meta_train(net, MamlConfig(0, 150, 4, 0.4, 1, 0.003, False), batches, cross_entropy, 100, "maml")
+    cfg = MamlConfig(0, 150, 4, 0.4, 1, 0.003, False)
+    params, _ = meta_train(net, cfg, batches, cross_entropy, 100, "maml", device=torch.device("cpu"))
     episodes = EpisodeDistribution(test, 5).sample(60, 1, 3, generator(3, "t"))
     maml = score_episodes(net, params, episodes, Adaptation("sgd", 0.4, 3)).mean
     assert maml[0] < 0.3 and maml[3] > 0.45, maml  # labels are permuted per episode: no head knows them at step 0
@@ -59,7 +60,8 @@ def test_short_maml_meta_training_beats_chance_on_glyphs(glyph_splits):
 def test_pretrained_learns_the_training_classes_and_gets_a_fresh_head():
     pool = toy_pool(n_classes=4)
     net = ConvNet(1, 4, 4, 28)
-    params, log = train_classifier(net, pool, 60, batch_size=16, lr=0.01, generator=generator(0, "t"), log_every=10)
+    params, log = train_classifier(net, pool, 60, batch_size=16, lr=0.01, generator=generator(0, "t"), log_every=10,
+                                   device=torch.device("cpu"))  # fmt: skip
     assert log.loss[-1] < 0.5 * log.loss[0]
     fresh = fresh_head(params, 4, 3)
     assert fresh["4.weight"].shape == (3, 4) and not fresh["4.weight"].any()

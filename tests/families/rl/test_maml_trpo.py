@@ -9,6 +9,8 @@ from reml.families.rl.navigation import NAVIGATION2D
 from reml.families.rl.policy import GaussianPolicy
 from reml.families.rl.sampler import Sampler
 
+CPU = torch.device("cpu")
+
 
 def test_short_maml_trpo_improves_the_adapted_return_on_navigation():
     """Can fail: six meta-iterations must lift the mean return after the inner step (Finn et al.'s
@@ -16,8 +18,10 @@ def test_short_maml_trpo_improves_the_adapted_return_on_navigation():
     settings = MamlTrpoSettings(iterations=6, meta_batch=10, rollouts=10, inner_lr=0.1, cg_iters=5)
     policy = GaussianPolicy(2, 2)
     with Sampler(NAVIGATION2D, 100) as sampler:
-        _, log = train_maml_trpo(policy, sampler, settings, seed=0)
-        _, first_two = train_maml_trpo(policy, sampler, MamlTrpoSettings(2, 10, 10, 0.1, cg_iters=5), seed=0)
+        _, log = train_maml_trpo(policy, sampler, settings, seed=0, device=CPU)
+        _, first_two = train_maml_trpo(
+            policy, sampler, MamlTrpoSettings(2, 10, 10, 0.1, cg_iters=5), seed=0, device=CPU
+        )
     after = [r["return_after"] for r in log.rows]
     assert np.mean(after[-2:]) > after[0] + 15, after
     assert all(0 < r["kl"] <= 0.01 for r in log.rows)
@@ -31,7 +35,7 @@ def test_maml_trpo_on_two_threads_is_deterministic_and_restores_the_thread_count
     runs, caller = [], torch.get_num_threads()
     with Sampler(NAVIGATION2D, 100) as sampler:
         for _ in range(2):
-            runs.append(train_maml_trpo(policy, sampler, settings, seed=0))
+            runs.append(train_maml_trpo(policy, sampler, settings, seed=0, device=CPU))
             assert torch.get_num_threads() == caller
     (first, first_log), (second, second_log) = runs
     assert first_log.rows == second_log.rows

@@ -28,6 +28,8 @@ from reml.methods.config import PpoConfig
 from reml.methods.reml.agents import make_agent
 from reml.methods.reml.pool import LayerPool, linear_pool, pool_tensors
 
+CPU = torch.device("cpu")
+
 PPO = PpoConfig(learning_rate=3e-4, clip_range=0.2, n_steps=6, batch_size=3, n_epochs=1, gamma=1.0, ent_coef=0.0)
 SETTINGS = ComposeSettings(rollouts=4, inner_lr=0.1, inner_steps=1, gamma=0.99, return_scale=10.0, blend=1.0)
 
@@ -142,7 +144,7 @@ def test_meta_test_composition_trains_nothing_and_round_trips_through_the_checkp
     env = RLCompositionEnv(pool, torch.full((2,), -0.5), NAVIGATION2D, 2, 2, SETTINGS)  # no sampler needed
     algorithm = make_agent("reml_maskable", env, PPO, seed=0)
     save_rl_composer(tmp_path / "c.safetensors", "reml_maskable", "navigation2d", algorithm, env, PPO, {"x": 1})
-    composer = load_rl_composer(tmp_path / "c.safetensors", "stage", "reml_maskable", NAVIGATION2D)
+    composer = load_rl_composer(tmp_path / "c.safetensors", "stage", "reml_maskable", NAVIGATION2D, device=CPU)
     tasks = NAVIGATION2D.sample_tasks(3, 0, stream="test")
     with Sampler(NAVIGATION2D, 12) as sampler:
         params, layers, invalid = composer.compose_tasks(tasks, sampler, generator(0, "probe"))
@@ -157,10 +159,10 @@ def test_meta_test_composition_trains_nothing_and_round_trips_through_the_checkp
     back = composer.env.pool
     assert same_pool(back, pool)
     with pytest.raises(ArtifactError, match="holds reml_maskable for navigation2d, expected reml_ppo"):
-        load_rl_composer(tmp_path / "c.safetensors", "stage", "reml_ppo", NAVIGATION2D)
+        load_rl_composer(tmp_path / "c.safetensors", "stage", "reml_ppo", NAVIGATION2D, device=CPU)
     (tmp_path / "bad.safetensors").write_bytes(b"nope")
     with pytest.raises(ArtifactError, match=r"bad\.safetensors: not a valid REML composer"):
-        load_rl_composer(tmp_path / "bad.safetensors", "stage", "reml_maskable", NAVIGATION2D)
+        load_rl_composer(tmp_path / "bad.safetensors", "stage", "reml_maskable", NAVIGATION2D, device=CPU)
 
 
 def test_harness_scores_per_task_policies_like_shared_ones():

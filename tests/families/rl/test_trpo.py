@@ -19,6 +19,36 @@ def test_conjugate_gradient_solves_a_small_spd_system():
     assert torch.allclose(x, torch.linalg.solve(a, b), atol=1e-8)
 
 
+def early_exit_conjugate_gradient(matvec, b, iters, tol=1e-10):
+    """The conjugate gradient with a host-side early exit (what :func:`conjugate_gradient` replaced)."""
+    x = torch.zeros_like(b)
+    r, p = b.clone(), b.clone()
+    rr = r @ r
+    for _ in range(iters):
+        ap = matvec(p)
+        alpha = rr / (p @ ap)
+        x = x + alpha * p
+        r = r - alpha * ap
+        new_rr = r @ r
+        if new_rr < tol:
+            break
+        p = r + (new_rr / rr) * p
+        rr = new_rr
+    return x
+
+
+@pytest.mark.parametrize("iters", [3, 6, 30])  # stopped by iters, converged on the last one, converged early
+def test_conjugate_gradient_stops_on_the_device_exactly_as_an_early_exit(iters):
+    """The stopping test stays on the device: x is frozen, not the loop cut short, with the same bits."""
+    gen = torch.Generator().manual_seed(1)
+    m = torch.randn(6, 6, generator=gen)
+    a = m @ m.T + torch.eye(6)
+    b = torch.randn(6, generator=gen)
+    x = conjugate_gradient(lambda v: a @ v, b, iters=iters)
+    assert torch.equal(x, early_exit_conjugate_gradient(lambda v: a @ v, b, iters))
+    assert torch.isfinite(x).all()
+
+
 def test_trpo_step_improves_the_surrogate_within_the_kl_radius():
     policy = GaussianPolicy(2, 2, hidden=(8,))
     params = policy.init(generator(0, "t"))

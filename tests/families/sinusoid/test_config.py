@@ -24,7 +24,7 @@ def test_committed_params_are_valid():
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda d: d.update(bogus=1), r"^bogus: unknown key; allowed keys: profile, reports_dir, sinusoid"),
+        (lambda d: d.update(bogus=1), r"^bogus: unknown key; allowed keys: profile, reports_dir, compute, sinusoid"),
         (lambda d: d["train_pretrained"].update(lrr=0.1), r"^train_pretrained\.lrr: unknown key; allowed keys: seed,"),
         (lambda d: d["adaptation"].update(shots=[0, 5]), r"^adaptation\.shots: every K must be >= 1, got \[0, 5\]"),
         (

@@ -21,6 +21,8 @@ from reml.methods.reml.agents import TrainingCurve, make_agent
 from reml.methods.reml.pool import linear_pool, pool_tensors
 from tests.helpers import REPO
 
+CPU = torch.device("cpu")
+
 SHOTS = (5, 10)
 CFG = RemlConfig(
     pool=PoolConfig(width=8, n_input=2, n_hidden=5, n_output=2),
@@ -129,7 +131,7 @@ def test_save_and_load_round_trip_composes_identically(agent, tmp_path):
     save(tmp_path / "again", again, {"seed": 0})
     for name in ("policy.zip", "policy.safetensors", "pool.safetensors"):
         assert (tmp_path / "run" / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
-    loaded = load_composer(tmp_path / "run", SinusoidDistribution(), "train_reml@x")
+    loaded = load_composer(tmp_path / "run", SinusoidDistribution(), "train_reml@x", device=CPU)
     assert loaded.step_sizes == composer.step_sizes and loaded.info == {"seed": 0}
     tasks = sample_tasks()
     a, _ = composer.initial_params(tasks)
@@ -139,12 +141,12 @@ def test_save_and_load_round_trip_composes_identically(agent, tmp_path):
 
 def test_loading_a_missing_or_corrupt_agent_names_the_file(tmp_path):
     with pytest.raises(ArtifactError, match=r"policy\.safetensors: not found.*train_reml@r"):
-        load_composer(tmp_path / "r", SinusoidDistribution(), "train_reml@r")
+        load_composer(tmp_path / "r", SinusoidDistribution(), "train_reml@r", device=CPU)
     composer, _ = train("reml_ppo")
     save(tmp_path / "r", composer, {})
     (tmp_path / "r" / "policy.safetensors").write_bytes(b"garbage")
     with pytest.raises(ArtifactError, match=r"policy\.safetensors: not a valid REML agent"):
-        load_composer(tmp_path / "r", SinusoidDistribution(), "train_reml@r")
+        load_composer(tmp_path / "r", SinusoidDistribution(), "train_reml@r", device=CPU)
 
 
 SAVE_IN_A_NEW_PROCESS = """

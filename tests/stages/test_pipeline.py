@@ -61,6 +61,17 @@ def test_every_imported_package_module_is_a_declared_dependency(name):
     assert not missing, f"stage {name} imports {missing} but dvc.yaml does not list them in its deps"
 
 
+@pytest.mark.parametrize("name", sorted(stages()))
+def test_a_stage_declares_compute_exactly_when_it_reads_it(name):
+    """Stages on the device (``stage.main`` without ``on_device=False``) rerun when ``compute`` changes;
+    task generation and figures, which always run on the CPU, do not."""
+    stage = stages()[name]
+    source = (REPO / stage["cmd"].split()[1]).read_text()
+    reads = "on_device=False" not in source
+    declared = "compute" in [p for p in stage.get("params", []) if isinstance(p, str)]
+    assert declared == reads, f"{name}: reads compute {reads}, declares it {declared}"
+
+
 def dvc(*args, cwd):
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     return subprocess.run([str(BIN / "dvc"), *args], cwd=cwd, capture_output=True, text=True, env=env)

@@ -24,7 +24,7 @@ from reml.families.classification.checkpoint import ClassifierCheckpoint
 from reml.families.classification.config import ClassificationConfig
 from reml.families.classification.nets import ConvNet, MlpNet, cross_entropy
 from reml.families.classification.tasks import ClassPool, EpisodeDistribution
-from reml.methods.maml import MetaBatches
+from reml.methods.maml import MetaBatches, MetaGradient, maml_meta_gradient, maml_meta_gradient_loop
 from reml.methods.meta_learners import meta_train
 
 
@@ -73,9 +73,26 @@ def meta_learner(
     m = cfg.meta_learner(method, ways)
     rng = generator(m.seed, f"cls/{method}/{ways}w{shots}s")
     batches = MetaBatches(EpisodeDistribution(train, ways), m.meta_batch, shots, cfg.n_query, rng)
-    trained, log = meta_train(cfg.network(ways), m, batches, cross_entropy, max(m.iterations // 50, 1),
-                              f"{method} {ways}w{shots}s", device=device)  # fmt: skip
+    model = cfg.network(ways)
+    trained, log = meta_train(model, m, batches, cross_entropy, max(m.iterations // 50, 1),
+                              f"{method} {ways}w{shots}s", device=device,
+                              meta_gradient=meta_gradient_for(model, device))  # fmt: skip
     return ClassifierCheckpoint(method, ways, trained, {shots: m.inner_lr}, to_dict(m)), log
+
+
+# From this many filters up, the per-task loop computes conv MAML's meta-gradient faster than vmap on the
+# CPU: vmap turns per-task conv weights into grouped convolutions, which the CPU kernels run less well
+# (1 thread, meta-batch 8: vmap 1.09x faster at 16 filters, the loop 1.12x at 32 and 1.51x at 64;
+# benchmarks/test_classification_speed.py, docs/benchmarks.md). The two agree to float64 precision.
+LOOP_FROM_FILTERS = 32
+
+
+def meta_gradient_for(model: ConvNet | MlpNet, device: torch.device) -> MetaGradient:
+    """The faster MAML meta-gradient for ``model`` on ``device``: the loop for wide conv nets on the CPU,
+    vmap otherwise (on a GPU, batching the tasks is the point of vmap; not measured here)."""
+    if device.type == "cpu" and isinstance(model, ConvNet) and model.filters >= LOOP_FROM_FILTERS:
+        return maml_meta_gradient_loop
+    return maml_meta_gradient
 
 
 def fresh_head(params: Weights, head_slot: int, n_way: int) -> Weights:

@@ -9,10 +9,11 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: repro test lint format bench profile results verify gpu-check clean-venv
 
-# TORCH=cpu (default): the CPU build of torch 2.13.0. TORCH=cuda: the CUDA build, the default wheel of
+# TORCH=cpu (default for a new .venv): the CPU build of torch 2.13.0. TORCH=cuda: the CUDA build, the default wheel of
 # PyPI on Linux (gigabytes; local pip mirrors and wheel folders are bypassed), for compute.device: cuda
 # in params.yaml (docs/compute.md). TORCH_INDEX=URL: another index, e.g. PyTorch's own for another CUDA.
-TORCH ?= cpu
+# Unset: the build .venv already has (cpu for a new one).
+TORCH ?= $(if $(wildcard $(VENV)/.installed-cuda),cuda,cpu)
 ifeq ($(TORCH),cuda)
 TORCH_INSTALL := env -u PIP_FIND_LINKS -u PIP_EXTRA_INDEX_URL PIP_CONFIG_FILE=/dev/null $(BIN)/python -m pip install --quiet --force-reinstall -c constraints.txt --index-url $(or $(TORCH_INDEX),https://pypi.org/simple) torch==2.13.0
 else ifeq ($(TORCH),cpu)
@@ -29,7 +30,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@$(BIN)/python -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 is required, .venv has {sys.version.split()[0]}: set PYTHON=/path/to/python3.11 and delete .venv"'
 	@# torch first and pinned: an unpinned torch would pull the CUDA build (gigabytes).
 	$(TORCH_INSTALL)
-	@$(BIN)/python -c 'import torch, sys; cuda = torch.version.cuda; want = "$(TORCH)"; sys.exit(0 if (cuda is None) == (want == "cpu") else f"TORCH=$(TORCH) but torch {torch.__version__} is the {want == "cpu" and "CUDA" or "CPU"} build: delete .venv and retry")'
+	@$(BIN)/python -c 'import sys, torch; cpu = torch.version.cuda is None; want = "$(TORCH)"; build = "CPU" if cpu else "CUDA"; sys.exit(0 if cpu == (want == "cpu") else f"TORCH={want} but torch {torch.__version__} is the {build} build: delete .venv and retry")'
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)

@@ -5,7 +5,7 @@
 - ``python -m reml results``: the report's headline tables in the terminal (``make results``);
 - ``python -m reml verify [--against REV]``: which scores moved by more than their 95% CI against the
   committed ones (``make verify``); see :mod:`reml.summary`;
-- ``python -m reml repro [-j N] [--cluster local|slurm --remote NAME] [STAGE ...]``: ``dvc repro`` with
+- ``python -m reml repro [-j N] [--cluster local|slurm|auto] [STAGE ...]``: ``dvc repro`` with
   independent stages N at a time (``make repro JOBS=N``); see :mod:`reml.fanout`.
 """
 

@@ -9,9 +9,16 @@ Built on DVC's own machinery, not around it (docs/compute.md):
    Locally the workers share this workspace's cache (``cache.dir``); on a cluster each job has its
    own cache and they exchange results through the default DVC remote (``dvc repro --pull`` before,
    ``dvc push --run-cache`` after).
-3. When every fanned-out stage is done, ``dvc repro`` in this workspace restores each of them from
-   the run-cache and runs what is left. So dvc.lock is written by DVC, exactly as a serial run
-   writes it, and a following ``dvc repro`` runs nothing.
+3. When every fanned-out stage is done, their dvc.lock entries go into this workspace's dvc.lock and
+   ``dvc repro`` here restores each of them from the cache (checking out the outputs the entries name)
+   and runs what is left, so a following ``dvc repro`` runs nothing.
+
+Why the entries travel (:class:`LockBook`): where a stage's deps still match its dvc.lock entry, DVC
+restores the outputs that entry names and does not look in the run-cache. A fresh clone on another
+CPU type reproduces other bits than the committed entry names, so without the worker's entry DVC would
+run the stage again, in every worker downstream of it and once more here. The entries are written
+with DVC's own YAML code, into each worker before its next stage and into this workspace only after
+every worker succeeded.
 
 DVC's run-cache keeps only stages whose outputs are all cached, metrics or plots; a stage with other
 git-tracked outputs (``cache: false``: the scores, curves, figures and report under ``reports/``) is
@@ -73,12 +80,15 @@ class Plan:
 
 
 def run_cacheable(stage) -> bool:
-    """DVC's own rule (dvc/stage/__init__.py, ``Stage.run``): a run is kept in the run-cache unless the
-    stage has an uncached output that is neither a metric nor a plot (and it has a command, deps and
-    outputs, none of them persistent)."""
+    """DVC's own rule: a run is kept in the run-cache unless the stage has an uncached output that is
+    neither a metric nor a plot (``Stage.run``, dvc/stage/__init__.py), and only if it has a command,
+    local deps and local, non-persistent outputs inside the repository (``_can_hash``,
+    dvc/stage/cache.py)."""
     if not (stage.cmd and stage.deps and stage.outs) or stage.always_changed:
         return False
-    if any(out.persist for out in stage.outs):
+    if not all(dep.protocol == "local" and dep.def_path for dep in stage.deps):
+        return False
+    if not all(out.protocol == "local" and out.is_in_repo and not out.persist for out in stage.outs):
         return False
     return all(out.use_cache or out.is_metric or out.is_plot for out in stage.outs)
 
@@ -97,7 +107,10 @@ def plan(root: str | Path, targets: Sequence[str] = ()) -> Plan:
             for stage in found:
                 chosen |= {stage} | nx.descendants(graph, stage)
         order = [s for s in repo.index.stages if s in chosen]  # dvc.yaml order
-        fan = {s for s in order if run_cacheable(s) and all(run_cacheable(u) for u in nx.descendants(graph, s))}
+        # a stage without a command (a .dvc data source) holds nothing up; any other uncacheable stage
+        # keeps everything downstream of it for the workspace
+        blocks = {s for s in chosen if s.cmd and not run_cacheable(s)}
+        fan = {s for s in order if s.cmd and run_cacheable(s) and not (nx.descendants(graph, s) & blocks)}
         upstream = {s.addressing: {u.addressing for u in graph.successors(s) if u in fan} for s in order if s in fan}
         return Plan(
             upstream=upstream,
@@ -126,15 +139,21 @@ def make_worktree(root: Path, path: Path, cache_dir: str | None) -> Path:
     git("worktree", "prune", cwd=root)
     path.parent.mkdir(parents=True, exist_ok=True)
     git("worktree", "add", "--quiet", "--detach", str(path), "HEAD", cwd=root)
-    diff = subprocess.run(["git", "diff", "--binary", "HEAD"], cwd=root, capture_output=True, check=True).stdout
+    # a plain patch whatever the user's git config (colours, external diff tools, prefixes, textconv)
+    plain = ["--binary", "--no-color", "--no-ext-diff", "--no-textconv", "--src-prefix=a/", "--dst-prefix=b/"]
+    diff = subprocess.run(["git", "diff", *plain, "HEAD"], cwd=root, capture_output=True, check=True).stdout
     if diff:
         applied = subprocess.run(["git", "apply", "--whitespace=nowarn"], cwd=path, input=diff, capture_output=True)
         if applied.returncode != 0:
             raise FanoutError(f"could not copy the workspace's changes to {path}: {applied.stderr.decode().strip()}")
     for name in git("ls-files", "--others", "--exclude-standard", "-z", cwd=root).split("\0"):
-        if name:
-            (path / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(root / name, path / name)
+        if not name:
+            continue
+        source = root / name
+        if source.is_dir() and not source.is_symlink():  # listed as dir/: a nested repository
+            raise FanoutError(f"{source} is an untracked git repository; commit, ignore or remove it first")
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, path / name, follow_symlinks=False)
     local = root / ".dvc" / "config.local"
     if local.is_file():
         shutil.copy2(local, path / ".dvc" / "config.local")
@@ -143,25 +162,36 @@ def make_worktree(root: Path, path: Path, cache_dir: str | None) -> Path:
     return path
 
 
+# This environment's dvc, and its bin/ first on PATH for the stages' `python` (as `make` does).
+BIN = Path(sys.executable).parent
+DVC = str(BIN / "dvc") if (BIN / "dvc").exists() else "dvc"
+CHILDREN: set[subprocess.Popen] = set()  # running stage processes, killed if the runner is interrupted
+
+
+def environment(cwd: str | Path) -> dict[str, str]:
+    # PYTHONPATH: the worktree's own reml, not the editable install's
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "PYTHONPATH": str(cwd)}
+
+
 def dvc(*args: str, cwd: str | Path, log: Path | None = None) -> None:
     """Run ``dvc *args`` in ``cwd`` (output appended to ``log``); FanoutError on failure."""
-    env = {**os.environ, "PYTHONPATH": str(cwd)}  # the worktree's own reml, not the editable install's
+    env = environment(cwd)
     if log is None:
-        done = subprocess.run(["dvc", *args], cwd=cwd, capture_output=True, text=True, env=env)
+        done = subprocess.run([DVC, *args], cwd=cwd, capture_output=True, text=True, env=env)
         if done.returncode != 0:
             raise FanoutError(f"dvc {' '.join(args)} in {cwd}: {done.stderr.strip() or done.stdout.strip()}")
         return
     with log.open("a") as out:
         out.write(f"$ dvc {' '.join(args)}\n")
         out.flush()
-        proc = subprocess.Popen(["dvc", *args], cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env,
+        # its own session, so that kill_children() can stop the stage's whole process group
+        proc = subprocess.Popen([DVC, *args], cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True)  # fmt: skip
+        CHILDREN.add(proc)
         try:
             code = proc.wait()
-        except BaseException:  # Ctrl-C or a failing sibling: stop the stage's whole process group
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            raise
+        finally:
+            CHILDREN.discard(proc)
     if code != 0:
         tail = "".join(log.read_text().splitlines(keepends=True)[-15:])
         raise FanoutError(f"dvc {' '.join(args)} failed (exit {code}) in {cwd}; log {log}:\n{tail}")
@@ -197,6 +227,58 @@ def push_runs(worktree: Path, log: Path) -> None:
         out.write(f"pushed {len(entries)} run-cache entries and {pushed} objects to the default remote\n")
 
 
+def pull_outputs(root: Path, entries: dict[str, object]) -> None:
+    """Fetch from the default remote every output the dvc.lock ``entries`` name, git-tracked plots and
+    metrics included, into ``root``'s cache: the other half of :func:`push_runs`. (``dvc repro --pull``
+    fetches only the cached ones for a stage whose entry already matches, then calls it up to date with
+    its plots missing.)"""
+    from dvc.repo import Repo
+
+    with contextlib.chdir(root), Repo(".") as repo:
+        for entry in entries.values():
+            stage = repo.stage_cache._create_stage(entry)  # a stage whose every output is cached
+            for objs in stage.get_used_objs().values():
+                failed = repo.cloud.pull(objs).failed
+                if failed:
+                    raise FanoutError(f"{len(failed)} outputs of a finished stage are not in the default remote")
+
+
+def kill_children() -> None:
+    """Stop every running stage (Ctrl-C of the runner: the stages are in sessions of their own, so the
+    terminal's SIGINT does not reach them)."""
+    for proc in list(CHILDREN):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+class LockBook:
+    """The dvc.lock entries of the stages finished so far, taken from the worktree that ran each one and
+    written, with DVC's own YAML code, into a worktree before its next stage and into the workspace at
+    the end (see the module docstring for why)."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, object] = {}
+
+    def take(self, lockfile: Path, stage: str) -> None:
+        from dvc.utils.serialize import load_yaml
+
+        stages = (load_yaml(lockfile) or {}).get("stages", {}) if lockfile.is_file() else {}
+        if stage not in stages:
+            raise FanoutError(f"{lockfile} has no entry for {stage} after it ran")
+        self.entries[stage] = stages[stage]
+
+    def write_into(self, lockfile: Path) -> None:
+        from dvc.utils.serialize import modify_yaml
+
+        if not self.entries:
+            return
+        with modify_yaml(lockfile) as data:
+            if not data:
+                data.update({"schema": "2.0"})
+            data["stages"] = data.get("stages", {})
+            data["stages"].update(self.entries)
+
+
 # --------------------------------------------------------------------------- executors
 
 
@@ -204,22 +286,26 @@ class Local:
     """``jobs`` worktrees sharing this workspace's DVC cache, one stage at a time each."""
 
     def __init__(self, root: Path, jobs: int) -> None:
-        cache = subprocess.run(["dvc", "cache", "dir"], cwd=root, capture_output=True, text=True, check=True)
+        cache = subprocess.run([DVC, "cache", "dir"], cwd=root, capture_output=True, text=True, check=True)
         self.root, self.cache, self.jobs = root, cache.stdout.strip(), jobs
         self.free = [make_worktree(root, root / FANOUT_DIR / f"worker-{i}", self.cache) for i in range(jobs)]
         for worktree in self.free:  # stages already up to date here are up to date there
-            subprocess.run(["dvc", "checkout", "--allow-missing", "--quiet"], cwd=worktree, capture_output=True)
+            subprocess.run([DVC, "checkout", "--allow-missing", "--quiet"], cwd=worktree, capture_output=True,
+                           env=environment(worktree))  # fmt: skip
         self.pool = ThreadPoolExecutor(jobs)
         self.busy: dict[Future, Path] = {}
 
-    def submit(self, stage: str, log: Path) -> Future:
+    def submit(self, stage: str, log: Path, lock: LockBook) -> Future:
         worktree = self.free.pop()
+        lock.write_into(worktree / "dvc.lock")  # the worktree is idle: no dvc runs there now
         future = self.pool.submit(run_in_worktree, str(worktree), stage, str(log), False)
         self.busy[future] = worktree
         return future
 
-    def done(self, future: Future) -> None:
-        self.free.append(self.busy.pop(future))
+    def done(self, future: Future) -> Path:
+        worktree = self.busy.pop(future)
+        self.free.append(worktree)
+        return worktree
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -247,13 +333,16 @@ class Submitit:
         if slurm:
             self.executor.update_parameters(**slurm)
         self.running: list = []
+        self.worktrees: dict[Future, Path] = {}
 
-    def submit(self, stage: str, log: Path) -> Future:
+    def submit(self, stage: str, log: Path, lock: LockBook) -> Future:
         self.count += 1
         worktree = make_worktree(self.root, self.root / FANOUT_DIR / f"job-{self.count}", None)
+        lock.write_into(worktree / "dvc.lock")
         job = self.executor.submit(run_in_worktree, str(worktree), stage, str(log), True)
         future: Future = Future()
         self.running.append((job, future))
+        self.worktrees[future] = worktree
         return future
 
     def poll(self) -> None:
@@ -265,8 +354,8 @@ class Submitit:
                 except Exception as err:  # submitit re-raises the job's exception (a FanoutError)
                     future.set_exception(err)
 
-    def done(self, future: Future) -> None:
-        pass
+    def done(self, future: Future) -> Path:
+        return self.worktrees.pop(future)
 
     def close(self) -> None:
         for job, _ in self.running:
@@ -276,9 +365,11 @@ class Submitit:
 # --------------------------------------------------------------------------- the scheduler
 
 
-def fan_out(the_plan: Plan, executor, jobs: int, logs: Path, say: Callable[[str], None] = print) -> None:
+def fan_out(the_plan: Plan, executor, jobs: int, logs: Path, say: Callable[[str], None] = print) -> LockBook:
     """Run the plan's stages, at most ``jobs`` at once, each when its upstream stages are done, longest
-    chains first. The first failure stops new submissions, waits for the running ones, and raises."""
+    chains first; returns their dvc.lock entries. The first failure stops new submissions, waits for the
+    running ones, and raises; an interrupt (Ctrl-C) kills the running stages."""
+    lock = LockBook()
     priority = the_plan.priority()
     waiting = {name: set(up) for name, up in the_plan.upstream.items()}
     index = {name: i for i, name in enumerate(the_plan.order)}
@@ -301,7 +392,7 @@ def fan_out(the_plan: Plan, executor, jobs: int, logs: Path, say: Callable[[str]
                 _, _, name = heapq.heappop(ready)
                 log = logs / f"{name.replace('@', '_')}.log"
                 log.write_text("")
-                running[executor.submit(name, log)] = (name, time.perf_counter())
+                running[executor.submit(name, log, lock)] = (name, time.perf_counter())
                 say(f"[{finished}/{total}] started {name}")
             if not running:
                 break
@@ -315,7 +406,13 @@ def fan_out(the_plan: Plan, executor, jobs: int, logs: Path, say: Callable[[str]
                 done, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for future in done:
                 name, start = running.pop(future)
-                executor.done(future)
+                worktree = executor.done(future)
+                if future.exception() is None:
+                    try:
+                        lock.take(worktree / "dvc.lock", name)
+                    except FanoutError as err:
+                        future = Future()
+                        future.set_exception(err)
                 if future.exception() is not None:
                     failure = failure or future.exception()
                     say(f"[{finished}/{total}] FAILED {name} after {time.perf_counter() - start:.0f} s")
@@ -326,24 +423,32 @@ def fan_out(the_plan: Plan, executor, jobs: int, logs: Path, say: Callable[[str]
                     up.discard(name)
             if failure is None:
                 release()
+    except BaseException:
+        kill_children()
+        raise
     finally:
         executor.close()
     if failure is not None:
         raise failure
+    return lock
 
 
 def repro(root: Path, targets: Sequence[str], jobs: int, executor_factory, pull: bool, say=print) -> None:
-    """The whole run: fan out, then ``dvc repro`` here (restores from the run-cache, runs the tail)."""
+    """The whole run: fan out, then ``dvc repro`` here (restores each finished stage from the cache by
+    its entry, runs the tail)."""
     start = time.perf_counter()
     the_plan = plan(root, targets)
     here = ", ".join(the_plan.tail) or "none"
     say(f"{len(the_plan.order)} stages fan out over {jobs} workers; then dvc repro here, where the stages with "
         f"git-tracked outputs run ({here})")  # fmt: skip
     if the_plan.order:
-        fan_out(the_plan, executor_factory(), jobs, root / FANOUT_DIR / "logs", say)
+        lock = fan_out(the_plan, executor_factory(), jobs, root / FANOUT_DIR / "logs", say)
+        if pull:
+            pull_outputs(root, lock.entries)
+        lock.write_into(root / "dvc.lock")
     say(f"fan-out done in {time.perf_counter() - start:.0f} s; dvc repro in {root}")
-    args = ["dvc", "repro", *(["--pull"] if pull else []), *targets]
-    code = subprocess.run(args, cwd=root).returncode
+    args = [DVC, "repro", *targets]  # on a cluster, pull_outputs fetched what it restores
+    code = subprocess.run(args, cwd=root, env=environment(root)).returncode
     if code != 0:
         raise FanoutError(f"{' '.join(args)} failed (exit {code})")
     say(f"done in {time.perf_counter() - start:.0f} s")
@@ -371,7 +476,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error(f"--jobs must be >= 1, got {args.jobs}")
     root = Path(git("rev-parse", "--show-toplevel", cwd=Path.cwd()).strip())
     if args.cluster:
-        remote = subprocess.run(["dvc", "remote", "default"], cwd=root, capture_output=True, text=True)
+        from reml.core.compute import load as load_compute
+        from reml.core.config import ConfigError
+
+        try:
+            device = load_compute(root / "params.yaml").device
+        except ConfigError as err:
+            p.error(str(err))
+        if device == "auto":
+            p.error("compute.device: auto resolves per machine, and DVC's caches cannot tell a CPU run from a GPU "
+                    "run; on a cluster set cpu or cuda")  # fmt: skip
+        remote = subprocess.run([DVC, "remote", "default"], cwd=root, capture_output=True, text=True)
         if remote.returncode != 0 or not remote.stdout.strip():
             p.error("--cluster exchanges results through the default DVC remote and there is none: "
                     "dvc remote add -d NAME URL (a shared directory, ssh://, s3://; docs/compute.md)")  # fmt: skip

@@ -49,7 +49,7 @@ def run(args, params: all_params.AllParams) -> None:
         ),
     ]
     text = document(profile=params.pipeline.profile, revision=stage.source_revision(),
-                    device=compute.describe(args.device, params.pipeline.compute.threads),
+                    device=compute.recorded(params.pipeline.compute),
                     sections=sections, params_text=Path(args.params).read_text())  # fmt: skip
     write_text(out, text)
     stage.wrote(out)
@@ -60,4 +60,4 @@ if __name__ == "__main__":
     other_inputs = ("classification_scores", "classification_methods", "classification_figure", "rl_scores",
                     "rl_methods", "rl_figure")  # fmt: skip
     paths = (*sinusoid_inputs, *other_inputs, "out")
-    stage.main(run, __doc__, all_params.load, *paths)
+    stage.main(run, __doc__, all_params.load, *paths, on_device=False)  # records compute; needs no GPU

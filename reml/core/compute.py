@@ -75,6 +75,16 @@ def describe(device: torch.device, threads: int) -> str:
     return f"cpu ({cpu_name()}, {threads} torch {plural}, torch {torch.__version__})"
 
 
+def recorded(cfg: ComputeConfig) -> str:
+    """The report's line for ``cfg`` on this machine: :func:`describe` of the device it resolves to, or,
+    where it asks for a GPU this machine lacks (a report made on a cluster's login node), what it asks for."""
+    try:
+        device = resolve(cfg)
+    except ConfigError:
+        return f"{cfg.device}, {cfg.threads} torch thread(s) (not checked: no GPU on the machine that made the report)"
+    return describe(device, cfg.threads)
+
+
 def cpu_name() -> str:
     """The processor's model name (results are bit-identical only per CPU type: docs/protocol.md)."""
     try:
@@ -86,4 +96,4 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
-__all__ = ["ComputeConfig", "ConfigError", "configure", "describe", "load", "parse", "resolve"]
+__all__ = ["ComputeConfig", "ConfigError", "configure", "describe", "load", "parse", "recorded", "resolve"]

@@ -34,6 +34,9 @@ def test_cuda_without_a_gpu_says_how_to_get_one(monkeypatch):
     with pytest.raises(ConfigError, match=r"make repro TORCH=cuda"):
         compute.resolve(ComputeConfig("cuda", 1))
     assert compute.resolve(ComputeConfig("auto", 1)) == torch.device("cpu")  # auto falls back, no error
+    # the report, made where there is no GPU (a login node), says what was asked for instead of failing
+    assert compute.recorded(ComputeConfig("cuda", 1)).startswith("cuda, 1 torch thread(s) (not checked")
+    assert compute.recorded(ComputeConfig("cpu", 1)) == compute.describe(torch.device("cpu"), 1)
 
 
 def test_auto_takes_the_gpu_when_there_is_one(monkeypatch):

@@ -45,6 +45,28 @@ def test_plan_fans_out_exactly_the_run_cacheable_stages():
     assert priority["generate_tasks"] > priority["train_maml@maml"] == 0
 
 
+def test_lock_entries_travel_in_place_with_dvc_s_own_yaml(tmp_path):
+    """A worker's entry replaces the workspace's where it stands (dvc.lock keeps its order) and adds
+    the stages it lacks; nothing else in the file changes."""
+    ran = tmp_path / "worker.lock"
+    ran.write_text("schema: '2.0'\nstages:\n  b:\n    cmd: new b\n  c:\n    cmd: c\n")
+    workspace = tmp_path / "dvc.lock"
+    workspace.write_text("schema: '2.0'\nstages:\n  a:\n    cmd: a\n  b:\n    cmd: old b\n")
+    book = fanout.LockBook()
+    book.write_into(workspace)  # nothing finished yet: untouched
+    assert workspace.read_text().endswith("cmd: old b\n")
+    book.take(ran, "b")
+    book.take(ran, "c")
+    book.write_into(workspace)
+    assert workspace.read_text() == "schema: '2.0'\nstages:\n  a:\n    cmd: a\n  b:\n    cmd: new b\n  c:\n    cmd: c\n"
+    with pytest.raises(fanout.FanoutError, match="no entry for d"):
+        book.take(ran, "d")
+    fresh = tmp_path / "none" / "dvc.lock"
+    fresh.parent.mkdir()
+    book.write_into(fresh)
+    assert fresh.read_text().startswith("schema: '2.0'\nstages:\n  b:")
+
+
 def git_repo(path: Path, profile: str = "tiny") -> Path:
     repo = copy_repo(path)
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "copy", "--no-gpg-sign"]):
@@ -132,8 +154,9 @@ def test_cluster_round_trip_through_a_remote_recomputes_nothing(tmp_path):
     for name, targets in slices.items():
         done = run([sys.executable, "-m", "reml", "repro", "--cluster", "local", "-j", "2", *targets], nodes[name])
         assert done.returncode == 0, done.stdout + done.stderr
-    logs = (nodes["node2"] / fanout.FANOUT_DIR / "logs" / "train_pretrained.log").read_text()
-    assert "Stage 'generate_tasks' is cached - skipping run" in logs  # node 1's result, from the remote
+    logs = {p.name: p.read_text() for p in (nodes["node2"] / fanout.FANOUT_DIR / "logs").iterdir()}
+    assert "Stage 'generate_tasks' is cached - skipping run" in logs["generate_tasks.log"]  # node 1's, via the remote
+    assert not [name for name, text in logs.items() if "Running stage 'generate_tasks'" in text]
 
     reader = nodes["reader"]
     pulled = run([str(BIN / "dvc"), "pull", "--run-cache", "--allow-missing"], reader)

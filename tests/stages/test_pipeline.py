@@ -67,7 +67,7 @@ def test_a_stage_declares_compute_exactly_when_it_reads_it(name):
     task generation and figures, which always run on the CPU, do not."""
     stage = stages()[name]
     source = (REPO / stage["cmd"].split()[1]).read_text()
-    reads = "on_device=False" not in source
+    reads = "on_device=False" not in source or name == "make_report"  # it records the section, on the CPU
     declared = "compute" in [p for p in stage.get("params", []) if isinstance(p, str)]
     assert declared == reads, f"{name}: reads compute {reads}, declares it {declared}"
 

@@ -20,15 +20,16 @@ def run(args, params: config.SinusoidParams) -> None:
     write_json(args.scores_out, result.metrics)
     write_headline(args.headline_dir, result.headline)
     write_json(args.unrelated_out, result.unrelated)
+    write_json(args.paired_out, result.paired)
     write_text(args.curves_out, result.curves.to_csv(index=False))
     write_text(args.long_curves_out, result.long_curves.to_csv(index=False))
     write_text(args.examples_out, result.examples.to_csv(index=False))
     write_json(args.methods_out, result.methods)
-    stage.wrote(args.scores_out, args.headline_dir, args.unrelated_out, args.curves_out, args.long_curves_out,
-                args.examples_out, args.methods_out)  # fmt: skip
+    stage.wrote(args.scores_out, args.headline_dir, args.unrelated_out, args.paired_out, args.curves_out,
+                args.long_curves_out, args.examples_out, args.methods_out)  # fmt: skip
 
 
 if __name__ == "__main__":
-    paths = ("test_tasks", "unrelated_dir", "models_dir", "scores_out", "headline_dir", "unrelated_out", "curves_out",
-             "long_curves_out", "examples_out", "methods_out")  # fmt: skip
+    paths = ("test_tasks", "unrelated_dir", "models_dir", "scores_out", "headline_dir", "unrelated_out", "paired_out",
+             "curves_out", "long_curves_out", "examples_out", "methods_out")  # fmt: skip
     stage.main(run, __doc__, config.load, *paths)

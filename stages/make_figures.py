@@ -15,8 +15,10 @@ from reml.families.sinusoid.figures import plot_columns, report_figures
 
 
 def logs(paths: list[str]) -> dict[str, pd.DataFrame]:
-    """Training curves by method (the file's stem), each from the stage that writes it."""
-    return {Path(p).stem: pd.read_csv(require_file(p, producing_stage(Path(p).stem))) for p in paths}
+    """Training curves by method (the file's stem is ``<method>-<replicate>``), each from the stage that
+    writes it."""
+    return {Path(p).stem.rpartition("-")[0]: pd.read_csv(require_file(p, producing_stage(Path(p).stem)))
+            for p in paths}  # fmt: skip
 
 
 def run(args, params: config.SinusoidParams) -> None:

@@ -31,8 +31,10 @@ def run(args, params: all_params.AllParams) -> None:
     sections = [
         sinusoid.section(
             params.sinusoid,
+            read_json(args.scores, "evaluate_fewshot"),
             pd.read_csv(require_file(args.curves, "evaluate_fewshot")),
             read_json(args.methods, "evaluate_fewshot"),
+            read_json(args.paired, "evaluate_fewshot"),
             pd.read_csv(require_file(args.long_curves, "evaluate_fewshot")),
             read_json(args.unrelated, "evaluate_fewshot"),
             figures,
@@ -56,7 +58,7 @@ def run(args, params: all_params.AllParams) -> None:
 
 
 if __name__ == "__main__":
-    sinusoid_inputs = ("curves", "methods", "long_curves", "unrelated", "figures_dir")
+    sinusoid_inputs = ("scores", "curves", "methods", "paired", "long_curves", "unrelated", "figures_dir")
     other_inputs = ("classification_scores", "classification_methods", "classification_figure", "rl_scores",
                     "rl_methods", "rl_figure")  # fmt: skip
     paths = (*sinusoid_inputs, *other_inputs, "out")

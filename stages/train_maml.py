@@ -1,4 +1,5 @@
-"""Stage train_maml (a matrix over variants): meta-train `maml`, `fomaml` or `reptile` on sinusoids.
+"""Stage train_maml (a matrix over variants x replicates): meta-train `maml`, `fomaml`, `reptile` or
+`maml_matched` (MAML at REML's budget) on sinusoids.
 
 Writes the checkpoint (parameters, resolved config, and the test-time step size, which is the
 variant's own inner step size for every K) and the meta-training curve.
@@ -7,15 +8,15 @@ variant's own inner step size for every K) and the meta-training curve.
 from reml.core import stage
 from reml.families.sinusoid import baselines, config
 from reml.families.sinusoid.checkpoint import save_checkpoint
-from reml.methods.config import META_LEARNERS
 
 
 def run(args, params: config.SinusoidParams) -> None:
-    stage.matrix_item("--variant", args.variant, META_LEARNERS, "train_maml")
-    ckpt, log = baselines.meta_learner(params, args.variant, device=args.device)
+    stage.matrix_item("--variant", args.variant, config.META_VARIANTS, "train_maml")
+    stage.matrix_item("--replicate", args.replicate, params.replicates, "replicates")
+    ckpt, log = baselines.meta_learner(params, args.variant, args.replicate, device=args.device)
     print(f"{args.variant}: final meta-loss (post-adaptation query MSE) {log.loss[-1]:.4f}")
     stage.write_trained(save_checkpoint, ckpt, log, args)
 
 
 if __name__ == "__main__":
-    stage.main(run, __doc__, config.load, "variant", "out", "log_out")
+    stage.main(run, __doc__, config.load, "variant", "out", "log_out", replicate=int)

@@ -1,8 +1,8 @@
 """Stage train_reml: train one REML agent (PPO, MaskablePPO or RecurrentPPO) and its layer pool.
 
-One item of the DVC matrix agents x encodings x seeds (reml/families/sinusoid/reml.py). The output
-directory is written under a temporary name and renamed when complete, so a failed run never leaves a
-directory DVC could cache as valid.
+One item of the DVC matrix agents x encodings x replicates (the replicate is the agent's seed;
+reml/families/sinusoid/reml.py). The output directory is written under a temporary name and renamed
+when complete, so a failed run never leaves a directory DVC could cache as valid.
 """
 
 import pandas as pd
@@ -16,7 +16,7 @@ from reml.families.sinusoid import config, reml
 def run(args, params: config.SinusoidParams) -> None:
     stage.matrix_item("--agent", args.agent, params.train_reml.agents, "train_reml.agents")
     stage.matrix_item("--encoding", args.encoding, params.train_reml.encodings, "train_reml.encodings")
-    stage.matrix_item("--seed", args.seed, params.train_reml.seeds, "train_reml.seeds")
+    stage.matrix_item("--seed", args.seed, params.replicates, "replicates")
     val_tasks = load_taskset(args.val_tasks)
     with atomic_dir(args.out) as directory:
         rows = reml.train(params, args.agent, args.encoding, args.seed, val_tasks, directory, device=args.device)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
 CI_Z = 1.96  # two-sided 95% normal quantile, as in Finn et al.'s evaluation code
@@ -49,11 +50,30 @@ class Curve:
         """(S+1,) how many tasks have a non-finite score after each step."""
         return (~self.per_task.isfinite()).sum(dim=0)
 
+    @property
+    def median(self) -> Tensor:
+        """(S+1,) median over tasks, a diverged task (inf or NaN) counting as +inf: finite as long as fewer
+        than half the tasks diverged (the mean of the two middle values for an even count)."""
+        values = self.per_task.double().nan_to_num(nan=math.inf, posinf=math.inf, neginf=-math.inf).sort(dim=0).values
+        n = values.shape[0]
+        lower, upper = values[(n - 1) // 2], values[n // 2]
+        return torch.where(lower == upper, lower, (lower + upper) / 2)
+
     def minus(self, other: Curve) -> Curve:
         """Task-by-task differences from ``other`` (scored on the same tasks in the same order)."""
         if self.per_task.shape != other.per_task.shape:
             raise ValueError(f"curves of shapes {tuple(self.per_task.shape)} and {tuple(other.per_task.shape)}")
         return Curve(self.per_task - other.per_task)
+
+
+def seed_spread(per_run: Tensor) -> Tensor:
+    """(S+1,) standard deviation over runs (seeds) of each run's mean over tasks, from ``per_run``
+    (n_runs, n_tasks, S+1): how much a method moves when it is retrained. NaN with one run, or where a
+    run's mean is not finite."""
+    means = per_run.double().mean(dim=1)
+    if means.shape[0] < 2:
+        return torch.full(means.shape[1:], math.nan, dtype=torch.float64)
+    return means.std(dim=0, correction=1)
 
 
 def rounded(value: float | Tensor, digits: int) -> float | None:

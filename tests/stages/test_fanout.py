@@ -37,12 +37,14 @@ def test_plan_fans_out_exactly_the_run_cacheable_stages():
 
     assert plan.tail == [n for n in stages if git_tracked(n)]
     assert {name.split("@")[0] for name in plan.order}.isdisjoint(plan.tail)
-    assert "train_reml@reml_ppo-support-0" in plan.order and "generate_tasks" in plan.order
+    assert "train_reml@reml_maskable-support-0" in plan.order and "generate_tasks" in plan.order
     for name, upstream in plan.upstream.items():
         assert upstream <= set(plan.order), name
-    assert plan.upstream["train_scratch"] == {"generate_tasks"} and plan.upstream["train_maml@maml"] == set()
+    assert (
+        plan.upstream["train_scratch@scratch-0"] == {"generate_tasks"} and plan.upstream["train_maml@maml-0"] == set()
+    )
     priority = plan.priority()
-    assert priority["generate_tasks"] > priority["train_maml@maml"] == 0
+    assert priority["generate_tasks"] > priority["train_maml@maml-0"] == 0
 
 
 def test_lock_entries_travel_in_place_with_dvc_s_own_yaml(tmp_path):
@@ -125,8 +127,8 @@ def test_parallel_repro_ends_where_a_serial_one_does(tmp_path):
 
     again = run([sys.executable, "-m", "reml", "repro", "-j", "2", *TARGETS], parallel)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "Running stage 'train_maml@maml'" not in again.stdout  # restored in the workspace, not rerun
-    assert "Stage 'train_maml@maml' is cached - skipping run" in again.stdout
+    assert "Running stage 'train_maml@maml-0'" not in again.stdout  # restored in the workspace, not rerun
+    assert "Stage 'train_maml@maml-0' is cached - skipping run" in again.stdout
     assert "Running stage 'evaluate_fewshot'" in again.stdout  # git-tracked outputs: run here
     assert (parallel / "dvc.lock").read_text() == (serial / "dvc.lock").read_text()
     assert outputs(parallel) == outputs(serial) and outputs(serial)
@@ -166,8 +168,9 @@ def test_cluster_round_trip_through_a_remote_recomputes_nothing(tmp_path):
     restored = run([str(BIN / "dvc"), "repro", "--pull", *everything], reader)
     assert restored.returncode == 0, restored.stdout + restored.stderr
     assert "Running stage" not in restored.stdout, restored.stdout
-    # generate_tasks, the three meta-learners, pretrained and oracle: each restored, none run
-    assert restored.stdout.count("is cached - skipping run") == 6, restored.stdout
+    # generate_tasks, the four meta-learners, pretrained (two) and oracle, each per replicate: restored, none run
+    replicates = len(yaml.safe_load((reader / "params.yaml").read_text())["replicates"])
+    assert restored.stdout.count("is cached - skipping run") == 1 + 7 * replicates, restored.stdout
     made = {**outputs(nodes["node1"]), **outputs(nodes["node2"])}
-    assert outputs(reader) == made and "models/sinusoid/maml.safetensors" in made
+    assert outputs(reader) == made and "models/sinusoid/maml-0.safetensors" in made
     assert "changed" not in run([str(BIN / "dvc"), "status", *everything], reader).stdout

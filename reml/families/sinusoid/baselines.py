@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
@@ -36,7 +36,7 @@ from reml.families.sinusoid.tasks import SinusoidDistribution
 from reml.methods.maml import MetaBatches
 from reml.methods.meta_learners import meta_train
 
-JOINT_INPUTS: dict[str, InputKind] = {"pretrained": "x", "oracle": "x+task_params"}
+JOINT_INPUTS: dict[str, InputKind] = {"pretrained": "x", "pretrained_matched": "x", "oracle": "x+task_params"}
 
 
 def tune_per_k(
@@ -95,12 +95,17 @@ def tuned_checkpoint(
     )
 
 
-def scratch(params: SinusoidParams, val_tasks: TaskSet, *, device: torch.device) -> Checkpoint:
-    """A seeded random initialisation of the family's network, with step sizes tuned on ``device``."""
-    model = MLP((1, *params.model.hidden, 1))
-    init = on_device(model.init(generator(params.train_scratch.seed, "scratch/init")), device)
-    config = to_dict(params.train_scratch) | {"model": to_dict(params.model)}
-    return tuned_checkpoint("scratch", model, init, "x", val_tasks.to(device), params.adaptation, config)
+def scratch(
+    params: SinusoidParams, val_tasks: TaskSet, method: str = "scratch", replicate: int = 0, *, device: torch.device
+) -> Checkpoint:
+    """A seeded random initialisation (seed ``train_scratch.seed + replicate``) of the family's network
+    (``scratch``) or of REML's depth (``scratch_deep``), with step sizes tuned on ``device``."""
+    cfg = params.train_scratch
+    hidden = params.model.hidden if method == "scratch" else cfg.deep_hidden
+    model = MLP((1, *hidden, 1))
+    init = on_device(model.init(generator(cfg.seed + replicate, "scratch/init")), device)
+    config = to_dict(cfg) | {"model": {"hidden": list(hidden)}, "replicate": replicate}
+    return tuned_checkpoint(method, model, init, "x", val_tasks.to(device), params.adaptation, config)
 
 
 def train_joint_regression(
@@ -135,11 +140,11 @@ def train_joint_regression(
 
 
 def joint(
-    method: Literal["pretrained", "oracle"], params: SinusoidParams, val_tasks: TaskSet, *, device: torch.device
+    method: str, params: SinusoidParams, val_tasks: TaskSet, replicate: int = 0, *, device: torch.device
 ) -> tuple[Checkpoint, TrainingLog]:
-    """``pretrained`` or ``oracle``: trained by joint regression (its own params section and seed), then
-    its test-time step size tuned, both on ``device``."""
-    cfg = params.train_pretrained if method == "pretrained" else params.train_oracle
+    """``pretrained``, ``pretrained_matched`` or ``oracle``: trained by joint regression (its own params
+    section, seed + ``replicate``), then its test-time step size tuned, both on ``device``."""
+    cfg = getattr(params, f"train_{method}")
     inputs = JOINT_INPUTS[method]
     distribution = SinusoidDistribution.of(params.sinusoid)
     model = MLP((input_dim(inputs, 1, len(distribution.param_names)), *params.model.hidden, 1))
@@ -151,33 +156,37 @@ def joint(
         cfg.tasks_per_batch,
         cfg.points_per_task,
         cfg.lr,
-        generator(cfg.seed, f"{method}/train"),
+        generator(cfg.seed + replicate, f"{method}/train"),
         desc=method,
         device=device,
     )
-    config = to_dict(cfg) | {"model": to_dict(params.model), "sinusoid": to_dict(params.sinusoid)}
+    config = to_dict(cfg) | {"model": to_dict(params.model), "sinusoid": to_dict(params.sinusoid),
+                             "replicate": replicate}  # fmt: skip
     info = {"final_train_mse": log.loss[-1]}
     ckpt = tuned_checkpoint(method, model, trained, inputs, val_tasks.to(device), params.adaptation, config, info)
     return ckpt, log
 
 
-def train_joint(method: Literal["pretrained", "oracle"], params: SinusoidParams, val_tasks: str, out: str,
-                log_out: str, *, device: torch.device) -> None:  # fmt: skip
+def train_joint(method: str, params: SinusoidParams, val_tasks: str, out: str, log_out: str, replicate: int, *,
+                device: torch.device) -> None:  # fmt: skip
     """The ``train_pretrained`` / ``train_oracle`` stage: train and tune on ``device``, write the checkpoint
     and the log."""
-    ckpt, log = joint(method, params, load_taskset(val_tasks), device=device)
+    ckpt, log = joint(method, params, load_taskset(val_tasks), replicate, device=device)
     save_checkpoint(out, ckpt)
     log.write(log_out)
     print(f"{method}: final train MSE {log.loss[-1]:.4f}, fine-tuning step sizes {ckpt.step_sizes} (K -> lr)")
 
 
-def meta_learner(params: SinusoidParams, variant: str, *, device: torch.device) -> tuple[Checkpoint, TrainingLog]:
-    """``maml``, ``fomaml`` or ``reptile`` meta-trained on sinusoids on ``device`` (``train_maml``); the
-    test-time step size is the variant's own inner step size for every K."""
+def meta_learner(
+    params: SinusoidParams, variant: str, replicate: int = 0, *, device: torch.device
+) -> tuple[Checkpoint, TrainingLog]:
+    """``maml``, ``fomaml``, ``reptile`` or ``maml_matched`` meta-trained on sinusoids on ``device``
+    (``train_maml``, seed + ``replicate``); the test-time step size is the variant's own inner step size
+    for every K."""
     cfg = getattr(params.train_maml, variant)
     model = MLP((1, *params.model.hidden, 1))
     batches = MetaBatches(SinusoidDistribution.of(params.sinusoid), cfg.meta_batch, cfg.k_support, cfg.k_query,
-                          generator(cfg.seed, f"{variant}/train"))  # fmt: skip
+                          generator(cfg.seed + replicate, f"{variant}/train"))  # fmt: skip
     theta, log = meta_train(model, cfg, batches, mse, 100, variant, device=device)
     ckpt = Checkpoint(
         method=variant,
@@ -185,7 +194,8 @@ def meta_learner(params: SinusoidParams, variant: str, *, device: torch.device) 
         inputs="x",
         step_sizes={k: cfg.inner_lr for k in params.adaptation.shots},
         params=theta,
-        config=to_dict(cfg) | {"model": to_dict(params.model), "sinusoid": to_dict(params.sinusoid)},
+        config=to_dict(cfg)
+        | {"model": to_dict(params.model), "sinusoid": to_dict(params.sinusoid), "replicate": replicate},  # fmt: skip
         info={"final_meta_loss": log.loss[-1]},
     )
     return ckpt, log

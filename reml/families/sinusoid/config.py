@@ -99,12 +99,16 @@ class GenerateTasksConfig:
 
 @dataclass(frozen=True)
 class TrainScratchConfig:
-    """`scratch`: a random initialisation, fine-tuned at test with a step size tuned on validation tasks."""
+    """`scratch`: a random initialisation, fine-tuned at test with a step size tuned on validation tasks;
+    `scratch_deep` the same with REML's depth (``deep_hidden``), so that depth is not what separates them."""
 
     seed: int
+    deep_hidden: tuple[int, ...]  # hidden widths of scratch_deep: REML's network (input + reml.depth hidden + output)
 
     def __post_init__(self) -> None:
         check_seed("seed", self.seed)
+        require(len(self.deep_hidden) >= 1 and all(h >= 1 for h in self.deep_hidden), "deep_hidden",
+                f"needs at least one hidden width, each >= 1, got {list(self.deep_hidden)}")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -149,11 +153,20 @@ class SinusoidReptileConfig(ReptileConfig):
 
 @dataclass(frozen=True)
 class TrainMamlConfig:
-    """The `train_maml` stage: one subsection per variant (a DVC matrix over them)."""
+    """The `train_maml` stage: one subsection per variant (a DVC matrix over variants x replicates).
+
+    ``maml_matched`` is MAML at REML's budget: as many training tasks as one REML run composes networks
+    for (checked by :class:`SinusoidParams`)."""
 
     maml: SinusoidMamlConfig
     fomaml: SinusoidMamlConfig
     reptile: SinusoidReptileConfig
+    maml_matched: SinusoidMamlConfig
+
+
+META_VARIANTS = ("maml", "fomaml", "reptile", "maml_matched")  # the fields of TrainMamlConfig
+JOINT_METHODS = ("pretrained", "pretrained_matched", "oracle")  # each trained by its own train_<method> section
+SCRATCH_METHODS = ("scratch", "scratch_deep")
 
 
 REML_ENCODINGS = ("support", "oracle")
@@ -170,7 +183,11 @@ def reml_run(agent: str, encoding: str, seed: int) -> str:
 
 
 REML_METHODS = tuple(reml_method(a, e) for e in REML_ENCODINGS for a in REML_AGENTS)
-METHOD_NAMES = ("scratch", "pretrained", "oracle", "maml", "fomaml", "reptile", *REML_METHODS)
+# Ablations of the reference REML row (evaluate_fewshot.reml_reference), from the same trained pools:
+# uniformly random valid compositions, and the one composition its agent chose most on validation tasks.
+REML_ABLATIONS = ("reml_random", "reml_fixed")
+METHOD_NAMES = (*SCRATCH_METHODS, "pretrained", "pretrained_matched", "oracle", *META_VARIANTS, *REML_METHODS,
+                *REML_ABLATIONS)  # fmt: skip
 ORACLE_METHODS = ("oracle", *(m for m in REML_METHODS if m.endswith("_oracle")))  # read the true task parameters
 
 
@@ -208,11 +225,10 @@ class RemlConfig:
 
 @dataclass(frozen=True)
 class TrainRemlConfig:
-    """The `train_reml` stage: a DVC matrix over agents x encodings x seeds."""
+    """The `train_reml` stage: a DVC matrix over agents x encodings x replicates (the agent's seed)."""
 
     agents: tuple[str, ...]
     encodings: tuple[str, ...]
-    seeds: tuple[int, ...]  # one run per seed; the evaluation averages each test task's loss over seeds
     timesteps: int  # environment steps (an episode is depth + 2 of them)
     checkpoint_every: int  # timesteps between checkpoints (policy zip + pool)
     log_every: int  # timesteps between rows of the training curve
@@ -221,10 +237,6 @@ class TrainRemlConfig:
     def __post_init__(self) -> None:
         check_choices("agents", self.agents, REML_AGENTS)
         check_choices("encodings", self.encodings, REML_ENCODINGS)
-        require(len(self.seeds) >= 1, "seeds", "needs at least one seed")
-        for seed in self.seeds:
-            check_seed("seeds", seed)
-        require(len(set(self.seeds)) == len(self.seeds), "seeds", f"has duplicates: {list(self.seeds)}")
         check_positive(self, "timesteps", "checkpoint_every", "log_every")
 
 
@@ -249,12 +261,19 @@ class EvaluateFewshotConfig:
     """Scoring of every method on the fixed test tasks."""
 
     methods: tuple[str, ...]  # which methods' checkpoints to score, in table order
+    reml_reference: str  # the REML row the research questions and the ablations are about (fixed here, never
+    # chosen on test tasks)
     n_examples: int  # test tasks whose fits are drawn in the example figure
     unrelated_k: int  # K of the unrelated-families evaluation (research question 3)
     long_finetune: LongFinetuneConfig
 
     def __post_init__(self) -> None:
         check_choices("methods", self.methods, METHOD_NAMES)
+        require(self.reml_reference in REML_METHODS, "reml_reference",
+                f"must be one of {list(REML_METHODS)}, got {self.reml_reference!r}")  # fmt: skip
+        require(self.reml_reference in self.methods or not any(m in REML_ABLATIONS for m in self.methods),
+                "reml_reference", f"{self.reml_reference!r} must be in evaluate_fewshot.methods: the ablations "
+                f"{list(REML_ABLATIONS)} are built from its pools")  # fmt: skip
         require(self.n_examples >= 1, "n_examples", f"must be >= 1, got {self.n_examples}")
         extra = [m for m in self.long_finetune.methods if m not in self.methods]
         require(not extra, "long_finetune.methods", f"{extra} are not in evaluate_fewshot.methods")
@@ -287,9 +306,11 @@ class SinusoidParams:
     sinusoid: DistributionConfig
     model: ModelConfig
     adaptation: AdaptationConfig
+    replicates: tuple[int, ...]  # every trained method runs once per r: with its section's seed + r (REML: seed r)
     generate_tasks: GenerateTasksConfig
     train_scratch: TrainScratchConfig
     train_pretrained: JointRegressionConfig
+    train_pretrained_matched: JointRegressionConfig
     train_oracle: JointRegressionConfig
     train_maml: TrainMamlConfig
     reml: RemlConfig
@@ -298,6 +319,20 @@ class SinusoidParams:
     make_figures: MakeFiguresConfig
 
     def __post_init__(self) -> None:
+        require(len(self.replicates) >= 1, "replicates", "needs at least one replicate")
+        for r in self.replicates:
+            check_seed("replicates", r)
+        require(len(set(self.replicates)) == len(self.replicates), "replicates",
+                f"has duplicates: {list(self.replicates)}")  # fmt: skip
+        reml_tasks = self.reml_tasks()
+        for key, tasks in (("train_maml.maml_matched", self.training_tasks("maml_matched")),
+                           ("train_pretrained_matched", self.training_tasks("pretrained_matched"))):  # fmt: skip
+            require(
+                tasks == reml_tasks,
+                f"{key}.iterations",
+                f"trains on {tasks} tasks but one REML run sees {reml_tasks} (train_reml.timesteps / "
+                f"(reml.depth + 2)); a matched budget must equal it",
+            )
         largest = max(self.adaptation.shots)
         require(
             largest <= self.generate_tasks.k_max,
@@ -344,6 +379,22 @@ class SinusoidParams:
         require(
             not too_far, "make_figures.example_steps", f"{too_far} exceed adaptation.steps = {self.adaptation.steps}"
         )
+
+    def reml_tasks(self) -> int:
+        """Training tasks one REML run sees: one per episode, an episode being one step per layer."""
+        return self.train_reml.timesteps // (self.reml.depth + 2)
+
+    def training_tasks(self, method: str) -> int:
+        """How many training tasks one run of ``method`` sees (0: it never meets one)."""
+        if method in SCRATCH_METHODS:
+            return 0
+        if method in JOINT_METHODS:
+            cfg = getattr(self, f"train_{method}")
+            return cfg.iterations * cfg.tasks_per_batch
+        if method in META_VARIANTS:
+            cfg = getattr(self.train_maml, method)
+            return cfg.iterations * cfg.meta_batch
+        return self.reml_tasks()  # the REML rows and their ablations (from the same pools)
 
 
 def parse(data: dict[str, Any]) -> SinusoidParams:

@@ -6,12 +6,19 @@ Three evaluations, all on tasks no method trained on:
 - a longer fine-tune (the REML thesis's convergence figure), one optimiser and step size for all;
 - task families never seen in meta-training (research question 3), for every method that does not
   read the true task parameters.
-REML methods compose one network per test task from its support points, with the pool frozen; a
-method trained with several seeds has each task's curve averaged over its seeds.
+REML methods compose one network per test task from its support points, with the pool frozen. Every
+trained method runs once per replicate (seed): each test task's curve is averaged over the replicates
+before the mean and CI over tasks are taken, and the spread of the replicates' means is kept beside
+them. ``reml_random`` and ``reml_fixed`` are built from the reference REML row's pools
+(:mod:`reml.methods.reml.ablations`), and the reference row is compared with them and with the baselines
+task by task (paired differences).
 
 Contract (shared by every later method): ``reports/scores/sinusoid.json`` holds scalar leaves
-``<method>.k<K>.mse_step<S>`` and ``<method>.k<K>.ci95_step<S>`` for S in {0, 1, 10} (null where
-fine-tuning diverged to inf or NaN on some task);
+``<method>.k<K>.mse_step<S>`` and ``<method>.k<K>.ci95_step<S>`` for S in {0, 1, 5, 10} (null where
+fine-tuning diverged to inf or NaN on some task), ``median_step<S>``, ``diverged_step<S>`` (tasks with a
+non-finite MSE), ``sd_seeds_step<S>`` (standard deviation of the replicates' means; null with one) and
+``n_runs``; ``reports/scores/sinusoid_paired.json`` holds, for the reference REML row against each other
+method, ``<method>.k<K>.diff_step<S>`` (reference minus other, mean over tasks) and ``ci95_step<S>``;
 ``reports/curves/sinusoid.csv`` holds every step 0..S, one row per step, columns
 ``<method>_k<K>`` (mean) and ``<method>_k<K>_ci95``; ``reports/metrics/sinusoid/k<K>.json`` (and
 ``unrelated-<family>.json``) hold each method's MSE after all S steps, for ``dvc metrics show``.
@@ -32,17 +39,25 @@ import pandas as pd
 import torch
 
 from reml.core.config import ConfigError
-from reml.core.curve import Curve, rounded
+from reml.core.curve import Curve, rounded, seed_spread
 from reml.core.harness import Adaptation, batched_trajectories, score
 from reml.core.headline import headline
 from reml.core.nets import MLP, InputKind, Weights, make_inputs
 from reml.core.tasks import TaskSet
 from reml.families.sinusoid.checkpoint import load_checkpoint
-from reml.families.sinusoid.config import ORACLE_METHODS, REML_METHODS, SinusoidParams, reml_run, split_reml_method
-from reml.families.sinusoid.reml import load_composer
+from reml.families.sinusoid.config import (
+    META_VARIANTS,
+    ORACLE_METHODS,
+    REML_ABLATIONS,
+    REML_METHODS,
+    SinusoidParams,
+    reml_run,
+    split_reml_method,
+)
+from reml.families.sinusoid.reml import ablations, load_composer
 from reml.families.sinusoid.tasks import SinusoidDistribution
 
-METRIC_STEPS = (0, 1, 10)
+METRIC_STEPS = (0, 1, 5, 10)  # the steps of the tables (Finn's Table 2: 1, 5, 10)
 
 
 class Method(Protocol):
@@ -68,11 +83,14 @@ class Method(Protocol):
 
 @dataclass(frozen=True)
 class MethodResult:
-    """One method's query-MSE curves on the test tasks, per K (averaged over its runs, e.g. seeds)."""
+    """One method's query-MSE curves on the test tasks, per K (each task averaged over the method's runs,
+    its replicates), and the standard deviation of the runs' means."""
 
     method: str
     step_sizes: dict[int, tuple[float, ...]]  # K -> the step size of each run
     curves: dict[int, Curve]  # K -> curve over steps 0..S
+    seed_sd: dict[int, torch.Tensor]  # K -> (S+1,) spread over runs (NaN with one run)
+    n_runs: int
 
 
 def evaluate_method(
@@ -89,7 +107,7 @@ def evaluate_method(
     them before the mean and CI over tasks are taken. ``lr`` overrides the runs' tuned step sizes.
     """
     runs = [runs] if not isinstance(runs, Sequence) else list(runs)
-    curves, step_sizes = {}, {}
+    curves, step_sizes, spread = {}, {}, {}
     for k in shots:
         view = tasks.with_shots(k)
         per_run, step_sizes[k] = [], tuple(lr or run.step_size(k) for run in runs)
@@ -97,8 +115,9 @@ def evaluate_method(
             params, per_task = run.initial_params(view)
             adaptation = Adaptation(optimizer=optimizer, lr=step_size, steps=steps)  # type: ignore[arg-type]
             per_run.append(score(run.model, params, view, adaptation, inputs=run.inputs, per_task=per_task).per_task)
-        curves[k] = Curve(per_task=torch.stack(per_run).mean(dim=0))
-    return MethodResult(runs[0].method, step_sizes, curves)
+        stacked = torch.stack(per_run)  # (runs, tasks, S+1)
+        curves[k], spread[k] = Curve(per_task=stacked.mean(dim=0)), seed_spread(stacked)
+    return MethodResult(runs[0].method, step_sizes, curves, spread, len(runs))
 
 
 def metrics(results: Sequence[MethodResult]) -> dict[str, dict[str, dict[str, float]]]:
@@ -109,10 +128,36 @@ def metrics(results: Sequence[MethodResult]) -> dict[str, dict[str, dict[str, fl
         for k, curve in result.curves.items():
             n_steps = curve.per_task.shape[1] - 1
             leaves: dict[str, float] = {}
+            median, diverged = curve.median, curve.diverged
             for s in sorted({s for s in METRIC_STEPS if s <= n_steps} | {n_steps}):
                 leaves[f"mse_step{s}"] = rounded(curve.mean[s], 6)
                 leaves[f"ci95_step{s}"] = rounded(curve.ci95[s], 6)
-            out[result.method][f"k{k}"] = leaves
+                leaves[f"median_step{s}"] = rounded(median[s], 6)
+                leaves[f"diverged_step{s}"] = int(diverged[s])
+                leaves[f"sd_seeds_step{s}"] = rounded(result.seed_sd[k][s], 6)
+            out[result.method][f"k{k}"] = leaves | {"n_runs": result.n_runs}
+    return out
+
+
+PAIRED_WITH = ("reml_random", "reml_fixed", "scratch", "scratch_deep", "pretrained", "pretrained_matched", "maml",
+               "maml_matched")  # fmt: skip
+
+
+def paired(reference: MethodResult, others: Sequence[MethodResult]) -> dict[str, Any]:
+    """The reference REML row minus each other method, task by task (the same test tasks in the same
+    order): mean and 95% CI of the differences per K and step (null where either side diverged)."""
+    out: dict[str, Any] = {"reference": reference.method}
+    for other in others:
+        by_k = {}
+        for k, curve in reference.curves.items():
+            diff = curve.minus(other.curves[k])
+            n_steps = diff.steps
+            leaves: dict[str, float | None] = {}
+            for s in sorted({s for s in METRIC_STEPS if s <= n_steps} | {n_steps}):
+                leaves[f"diff_step{s}"] = rounded(diff.mean[s], 6)
+                leaves[f"ci95_step{s}"] = rounded(diff.ci95[s], 6)
+            by_k[f"k{k}"] = leaves
+        out[other.method] = by_k
     return out
 
 
@@ -188,23 +233,44 @@ def _frame(kind: str, x: torch.Tensor, y: torch.Tensor, k: int, method: str, ste
 # --------------------------------------------------------------------------- the stage
 
 
-def producing_stage(method: str) -> str:
-    """The DVC stage that writes a method's checkpoint (meta-learners come from the train_maml matrix)."""
-    return f"train_maml@{method}" if method in ("maml", "fomaml", "reptile") else f"train_{method}"
+def producing_stage(run: str) -> str:
+    """The DVC stage that writes one run (``<method>-<replicate>``): a matrix item of train_maml,
+    train_scratch, train_pretrained or train_oracle."""
+    method, _, replicate = run.rpartition("-")
+    if method in META_VARIANTS:
+        return f"train_maml@{run}"
+    if method in ("scratch", "scratch_deep"):
+        return f"train_scratch@{run}"
+    if method in ("pretrained", "pretrained_matched"):
+        return f"train_pretrained@{run}"
+    return f"train_{method}@{replicate}"
 
 
-def load_runs(params: SinusoidParams, models_dir: Path, method: str, *, device: torch.device) -> list[Method]:
-    """A method's trained runs, loaded onto ``device``: one checkpoint, or one REML agent per seed."""
+def load_runs(
+    params: SinusoidParams, models_dir: Path, method: str, *, device: torch.device, cache: dict | None = None
+) -> list[Method]:
+    """A method's trained runs, one per replicate, loaded onto ``device``: checkpoints, REML agents, or the
+    ablations on the reference REML agents' pools (``cache`` shares the loaded agents between them)."""
+    cache = {} if cache is None else cache
+    if method in REML_ABLATIONS:
+        agents = load_runs(params, models_dir, params.evaluate_fewshot.reml_reference, device=device, cache=cache)
+        return [next(a for a in ablations(agent) if a.method == method) for agent in agents]  # type: ignore[arg-type]
     if method not in REML_METHODS:
-        path = models_dir / f"{method}.safetensors"
-        return [load_checkpoint(path, producing_stage(method), method, device=device)]
-    agent, encoding = split_reml_method(method)
-    distribution = SinusoidDistribution.of(params.sinusoid)
-    runs: list[Method] = []
-    for seed in params.train_reml.seeds:
-        name = reml_run(agent, encoding, seed)
-        runs.append(load_composer(models_dir / "reml" / name, distribution, f"train_reml@{name}", device=device))
-    return runs
+        return [
+            load_checkpoint(
+                models_dir / f"{method}-{r}.safetensors", producing_stage(f"{method}-{r}"), method, device=device
+            )  # fmt: skip
+            for r in params.replicates
+        ]
+    if method not in cache:
+        agent, encoding = split_reml_method(method)
+        distribution = SinusoidDistribution.of(params.sinusoid)
+        names = [reml_run(agent, encoding, r) for r in params.replicates]
+        cache[method] = [
+            load_composer(models_dir / "reml" / name, distribution, f"train_reml@{name}", device=device)
+            for name in names
+        ]
+    return cache[method]
 
 
 def describe(result: MethodResult, steps: int) -> str:
@@ -221,8 +287,10 @@ def method_info(result: MethodResult, runs: list) -> dict[str, Any]:
     if result.method in REML_METHODS:
         info["test_invalid_rate"] = {f"k{k}": [r.invalid_rates[k] for r in runs] for k in result.curves}
         info["runs"] = [r.info for r in runs]
+    elif result.method in REML_ABLATIONS:
+        info["runs"] = [{"seed": r.seed, "layers": list(r.layers)} for r in runs]
     else:
-        info.update(runs[0].info)
+        info["runs"] = [r.info for r in runs]
     return info
 
 
@@ -233,6 +301,7 @@ class Evaluation:
     metrics: dict[str, Any]  # the main tables (reports/scores/sinusoid.json)
     unrelated: dict[str, Any]  # the unrelated families, with the in-distribution rows first
     headline: dict[str, Any]  # reports/metrics/sinusoid/<setting>.json (reml/core/headline.py)
+    paired: dict[str, Any]  # the reference REML row against the others, task by task
     curves: pd.DataFrame  # every step of the main evaluation
     long_curves: pd.DataFrame  # the longer fine-tune
     examples: pd.DataFrame  # fits on a few test tasks, for the example figure
@@ -254,7 +323,8 @@ def evaluate(
                 f"adaptation.shots / evaluate_fewshot: K = {needed} but {name} store only {task_set.k_max} "
                 "support points; rerun `dvc repro generate_tasks`"
             )
-    runs = {m: load_runs(params, models_dir, m, device=device) for m in cfg.methods}
+    cache: dict = {}
+    runs = {m: load_runs(params, models_dir, m, device=device, cache=cache) for m in cfg.methods}
     tasks, unrelated = tasks.to(device), {name: t.to(device) for name, t in unrelated.items()}
 
     results = []
@@ -291,6 +361,9 @@ def evaluate(
         adaptation.optimizer,
         adaptation.steps,
     )
+    by_method = {r.method: r for r in results}
+    reference = by_method.get(cfg.reml_reference)
+    paired_scores = paired(reference, [by_method[m] for m in PAIRED_WITH if m in by_method]) if reference else {}
     main = metrics(results)
     by_setting = {f"k{k}": {m: by_k[f"k{k}"] for m, by_k in main.items()} for k in adaptation.shots}
     for name in unrelated:  # research question 3's families, at its K
@@ -301,6 +374,7 @@ def evaluate(
         main,
         unrelated_metrics,
         headline(by_setting, "mse", adaptation.steps),
+        paired_scores,
         curves_table(results),
         curves_table(long_results),
         examples,

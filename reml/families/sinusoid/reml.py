@@ -54,9 +54,11 @@ from reml.families.sinusoid.baselines import tune_per_k
 from reml.families.sinusoid.config import RemlConfig, SinusoidParams, reml_method
 from reml.families.sinusoid.tasks import SinusoidDistribution
 from reml.methods.config import PpoConfig
+from reml.methods.reml.ablations import most_chosen, random_compositions
 from reml.methods.reml.agents import (
     Composer,
     TrainingCurve,
+    compose_layers,
     load_agent_file,
     make_agent,
     restore_agent,
@@ -271,6 +273,82 @@ class RegressionComposer(Composer):
         return options
 
 
+@dataclass
+class AblationComposer:
+    """``reml_random`` or ``reml_fixed`` (:mod:`reml.methods.reml.ablations`) on a trained agent's pool,
+    scored by the harness like the agent: the same pool and network, only the choice of layers differs.
+
+    ``reml_random`` draws task i's composition from ``generator(seed, "reml_random/<stream>")`` (the same
+    composition for task i at every K, and never a function of the task); ``reml_fixed`` uses ``layers``.
+    """
+
+    method: str
+    env: RegressionCompositionEnv
+    step_sizes: dict[int, float]
+    seed: int
+    stream: str  # "val" while tuning, "test" when scored
+    layers: tuple[int, ...] = ()  # reml_fixed's composition
+    inputs: InputKind = "x"
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model(self) -> MLP:
+        return self.env.model
+
+    def step_size(self, k: int) -> float:
+        if k not in self.step_sizes:
+            raise ArtifactError(f"{self.method} has step sizes for K in {sorted(self.step_sizes)}, not {k}")
+        return self.step_sizes[k]
+
+    def compositions(self, n: int) -> list[list[int]]:
+        if self.method == "reml_fixed":
+            return [list(self.layers)] * n
+        rng = generator(self.seed, f"reml_random/{self.stream}")
+        return random_compositions(self.env.pool, self.env.n_slots, n, rng)
+
+    def initial_params(self, tasks: TaskSet) -> tuple[Weights, bool]:
+        """Per-task networks, stacked; reads nothing of the tasks but their number."""
+        return compose_layers(self.env, self.compositions(len(tasks))).params, True
+
+
+def ablations(composer: RegressionComposer, stream: str = "test") -> list[AblationComposer]:
+    """``reml_random`` and ``reml_fixed`` on ``composer``'s pool, with the step sizes tuned at training."""
+    meta = composer.info["ablations"]
+    seed = composer.info["seed"]
+    return [
+        AblationComposer("reml_random", composer.env, _int_keys(meta["reml_random"]["step_sizes"]), seed, stream),
+        AblationComposer(
+            "reml_fixed",
+            composer.env,
+            _int_keys(meta["reml_fixed"]["step_sizes"]),
+            seed,
+            stream,
+            tuple(meta["reml_fixed"]["layers"]),
+        ),  # fmt: skip
+    ]
+
+
+def _int_keys(step_sizes: dict[str, float]) -> dict[int, float]:
+    return {int(k): float(v) for k, v in step_sizes.items()}
+
+
+def tune_ablations(composer: RegressionComposer, val_tasks: TaskSet, params: SinusoidParams, seed: int) -> dict:
+    """The ablations' metadata: ``reml_fixed``'s composition (the agent's most frequent on the validation
+    tasks, over every K) and both ablations' step sizes, tuned on the validation tasks like the agent's."""
+    layers = []
+    for k in params.adaptation.shots:
+        view = val_tasks.with_shots(k)
+        layers += composer.compose(composer._options(view, i) for i in range(len(view))).layers
+    fixed = most_chosen(layers)
+    out: dict[str, Any] = {"reml_fixed": {"layers": fixed, "val_share": layers.count(fixed) / len(layers)}}
+    for method in ("reml_random", "reml_fixed"):
+        ablation = AblationComposer(method, composer.env, {}, seed, "val", tuple(fixed))
+        step_sizes, tuning = tune_per_k(ablation.model, ablation.initial_params, "x", val_tasks, params.adaptation)
+        out.setdefault(method, {}).update(step_sizes={str(k): v for k, v in sorted(step_sizes.items())},
+                                          step_size_tuning=tuning)  # fmt: skip
+    return out
+
+
 class Checkpoints(BaseCallback):
     """Every ``every`` timesteps, the SB3 policy zip and the pool go to ``directory/step<N>/``."""
 
@@ -341,7 +419,9 @@ def train(
         "timesteps": cfg.timesteps,
         "step_size_tuning": tuning,
         "pool_chosen": env.pool.chosen.tolist(),
+        "ablations": tune_ablations(composer, val_tasks.to(device), params, seed),
     }
+    assert composer.pool is env.pool, "the ablations must not modify the pool"
     save_composer(directory, composer, reml_cfg, cfg.ppo, shots, info)
     print(f"test-time step sizes (tuned on validation tasks): {step_sizes}; config {to_dict(cfg.ppo)}")
     return curve.rows

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from reml.core.compare import versus
-from reml.families.sinusoid.config import SinusoidParams
+from reml.families.sinusoid.config import REML_ABLATIONS, REML_METHODS, SinusoidParams
 from reml.families.sinusoid.tasks import UNRELATED_FAMILIES
 
 # Finn, Abbeel & Levine (2017), appendix Table 2: sinusoid regression, 5-shot query MSE after
@@ -23,6 +23,7 @@ FINN_SINUSOID_K5: dict[str, dict[int, float]] = {
 # tuned" one; MAML used its inner step size α = 0.01.
 FINN_STEP_SIZES = {"pretrained": "tuned", "maml": "0.01"}
 FINN_CITATION = "Finn et al. 2017, Table 2"
+FINN_TASKS = {"pretrained": "–", "maml": "1,750,000"}  # MAML: 70,000 meta-iterations x 25 tasks
 
 TABLE_STEPS = (0, 1, 5, 10)  # Finn's Table 2 reports 1, 5 and 10 steps; 0 is the un-adapted network
 
@@ -49,12 +50,25 @@ def _cell(mean: float | None, ci: float | None) -> str:
     return f"{_num(mean)} ± {_num(ci)}"
 
 
+def score_cell(leaves: dict, step: int, n_tasks: int) -> str:
+    """A table cell from a method's leaves: mean ± 95% CI over tasks, then the spread (sd) of the
+    replicates' means where there are several; where fine-tuning diverged on some tasks, their count and
+    the median instead of a mean that means nothing."""
+    diverged = leaves.get(f"diverged_step{step}", 0)
+    if diverged:
+        median = leaves.get(f"median_step{step}")
+        shown = _num(median) if median is not None else "diverged"
+        return f"diverged on {diverged}/{n_tasks}, median {shown}"
+    text = _cell(leaves[f"mse_step{step}"], leaves[f"ci95_step{step}"])
+    sd = leaves.get(f"sd_seeds_step{step}")
+    return f"{text} (sd {_num(sd)})" if sd is not None and text != "diverged" else text
+
+
 def _step_size(value: float | list[float]) -> str:
-    """A step size, or one per seed joined by '/'."""
-    return "/".join(f"{v:g}" for v in value) if isinstance(value, list) else f"{value:g}"
-
-
-REML_SUPPORT = ("reml_ppo", "reml_maskable", "reml_lstm")  # the REML variants that see only the support points
+    """A step size, or one per replicate joined by '/' (shown once when they agree)."""
+    if isinstance(value, list):
+        return f"{value[0]:g}" if len(set(value)) == 1 else "/".join(f"{v:g}" for v in value)
+    return f"{value:g}"
 
 
 def _clean(mean: float | None, ci: float | None) -> tuple[float, float]:
@@ -65,9 +79,11 @@ def _clean(mean: float | None, ci: float | None) -> tuple[float, float]:
     return mean, ci
 
 
-def _at(curves: pd.DataFrame, method: str, k: int, step: int) -> tuple[float, float]:
-    row = curves[curves.step == step].iloc[0]
-    return _clean(float(row[f"{method}_k{k}"]), float(row[f"{method}_k{k}_ci95"]))
+def _at(scores: dict, method: str, k: int, step: int) -> tuple[float, float]:
+    leaves = scores[method][f"k{k}"]
+    if leaves.get(f"diverged_step{step}", 0):
+        return math.inf, math.inf
+    return _clean(leaves[f"mse_step{step}"], leaves[f"ci95_step{step}"])
 
 
 def _versus(a: tuple[float, float], b: tuple[float, float], name: str) -> str:
@@ -76,111 +92,164 @@ def _versus(a: tuple[float, float], b: tuple[float, float], name: str) -> str:
     return versus(a, b, name, _cell(*b))
 
 
-def research_question_1(
-    curves: pd.DataFrame, long_curves: pd.DataFrame, methods: Sequence[str], long_k: int, long_steps: int
-) -> str:
-    """RQ1, fast learning: each support-encoded REML agent vs scratch, pretrained and MAML at 0/1/10 steps."""
-    reml = [m for m in REML_SUPPORT if m in methods]
-    others = [m for m in ("scratch", "pretrained", "maml") if m in methods]
-    if not reml or not others:
-        return "(needs a REML agent and at least one of scratch, pretrained, maml)"
+def budget(params: SinusoidParams, method: str) -> str:
+    """What one run of ``method`` trained on: tasks, and for REML its environment steps."""
+    tasks = params.training_tasks(method)
+    if method in REML_METHODS or method in REML_ABLATIONS:
+        return f"{tasks:,} ({params.train_reml.timesteps:,} env steps)"
+    return f"{tasks:,}"
+
+
+def _steps_word(step: int) -> str:
+    return f"{step} step{'s' if step != 1 else ''}"
+
+
+def paired_word(diff: float | None, ci: float | None) -> str:
+    """A paired MSE difference (REML minus other) in words: lower or higher when its CI excludes 0."""
+    if diff is None or ci is None or not (math.isfinite(diff) and math.isfinite(ci)):
+        return "not comparable (diverged on some task)"
+    verdict = "lower" if diff + ci < 0 else "higher" if diff - ci > 0 else "level"
+    return f"{diff:+.3f} ± {ci:.3f} ({verdict})"
+
+
+def paired_table(paired: dict, params: SinusoidParams, steps: Sequence[int]) -> str:
+    """The reference REML row minus each other method, task by task, per K and step."""
+    reference = paired.get("reference")
+    others = [m for m in paired if m != "reference"]
+    if not reference or not others:
+        return "(needs the reference REML row and another method)"
+    head = "| REML minus | training tasks | K | " + " | ".join(_steps_word(s) for s in steps) + " |"
+    out = [head, "|---|---|---|" + "---|" * len(steps)]
+    for other in others:
+        for k in params.adaptation.shots:
+            leaves = paired[other][f"k{k}"]
+            cells = [paired_word(leaves.get(f"diff_step{s}"), leaves.get(f"ci95_step{s}")) for s in steps]
+            out.append(f"| {other} | {budget(params, other)} | {k} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def _tally(paired: dict, other: str, steps: Sequence[int]) -> str:
+    """How the reference row stands against ``other`` over every K and step of the paired table."""
+    counts = {"lower": 0, "level": 0, "higher": 0, "not comparable": 0}
+    for leaves in paired[other].values():
+        for step in steps:
+            word = paired_word(leaves.get(f"diff_step{step}"), leaves.get(f"ci95_step{step}"))
+            counts[next((w for w in ("lower", "level", "higher") if f"({w})" in word), "not comparable")] += 1
+    total = sum(counts.values())
+    shown = ", ".join(f"{w} in {n}" for w, n in counts.items() if n)
+    return f"{other}: {shown} of {total} cells"
+
+
+def research_question_1(scores: dict, paired: dict, params: SinusoidParams, long_curves: pd.DataFrame) -> str:
+    """RQ1 in words, from the paired numbers: the reference REML row against random and fixed composition
+    (does the agent matter?), against MAML and pretrained at REML's budget, and at theirs, each a tally of
+    lower / level / higher over every K and step of the paired table."""
+    reference = paired.get("reference")
+    if not reference:
+        return "(needs the reference REML row, evaluate_fewshot.reml_reference, among the methods)"
+    steps = [s for s in (0, 1, params.adaptation.steps) if s <= params.adaptation.steps]
     lines = []
-    for k in (5, 10):
-        if f"scratch_k{k}" not in curves and f"{reml[0]}_k{k}" not in curves:
-            continue
-        for step in (0, 1, 10):
-            if step > int(curves.step.max()):
-                continue
-            best = min(reml, key=lambda m: _at(curves, m, k, step)[0])
-            b = _at(curves, best, k, step)
-            parts = []
-            for other in others:
-                parts.append(_versus(b, _at(curves, other, k, step), other))
-            lines.append(
-                f"- K = {k}, {step} step{'s' if step != 1 else ''}: best REML agent {best} "
-                f"{_cell(*b)}: " + "; ".join(parts) + "."
-            )
-    long_methods = [m for m in reml if f"{m}_k{long_k}" in long_curves]
-    if long_methods and f"scratch_k{long_k}" in long_curves:
-        s = _at(long_curves, "scratch", long_k, long_steps)
-        for m in long_methods:
-            r = _at(long_curves, m, long_k, long_steps)
-            lines.append(
-                f"- Longer fine-tune (K = {long_k}, {long_steps} steps, figure above): {m} {_cell(*r)}, "
-                f"{_versus(r, s, 'scratch')}."
-            )
+    for question, others in (
+        ("Does the agent beat composing from its own pool at random, or one fixed network?",
+         ("reml_random", "reml_fixed")),
+        ("REML against MAML and pretrained at REML's budget", ("maml_matched", "pretrained_matched")),
+        ("REML against the baselines at their own budgets", ("maml", "pretrained", "scratch", "scratch_deep")),
+    ):  # fmt: skip
+        present = [o for o in others if o in paired]
+        if present:
+            lines.append(f"- {question} {reference}'s query MSE is " + "; ".join(_tally(paired, o, steps)
+                                                                                 for o in present) + ".")  # fmt: skip
+    long = params.evaluate_fewshot.long_finetune
+    if f"{reference}_k{long.k}" in long_curves:
+        row = long_curves[long_curves.step == long.steps].iloc[0]
+
+        def at(m: str) -> tuple[float, float]:
+            return _clean(float(row[f"{m}_k{long.k}"]), float(row[f"{m}_k{long.k}_ci95"]))
+
+        others = [m for m in long.methods if m != reference]
+        lines.append(f"- Longer fine-tune (K = {long.k}, {long.steps} steps, figure above): {reference} "
+                     f"{_cell(*at(reference))}: " + "; ".join(_versus(at(reference), at(o), o) for o in others)
+                     + ".")  # fmt: skip
     return "\n".join(lines)
 
 
-def unrelated_table(unrelated: dict, k: int, steps: Sequence[int]) -> str:
+def unrelated_table(unrelated: dict, params: SinusoidParams, k: int, steps: Sequence[int]) -> str:
     """Query MSE on the unrelated task families vs in-distribution, one row per method, per step."""
     families = list(unrelated)
     methods = list(dict.fromkeys(m for f in families for m in unrelated[f]))
     if not methods:
         return "(no method without access to the true task parameters was evaluated)"
+    n = {"in_distribution": params.generate_tasks.n_test}
     out = []
     for step in steps:
-        out += [f"#### After {step} step{'s' if step != 1 else ''} (K = {k})", ""]
-        out.append("| method | " + " | ".join(f.replace("_", " ") for f in families) + " |")
-        out.append("|---|" + "---|" * len(families))
+        out += [f"#### After {_steps_word(step)} (K = {k})", ""]
+        out.append("| method | training tasks | " + " | ".join(f.replace("_", " ") for f in families) + " |")
+        out.append("|---|---|" + "---|" * len(families))
         for m in methods:
             cells = []
             for f in families:
                 leaves = unrelated[f].get(m, {}).get(f"k{k}")
-                cells.append(_cell(leaves[f"mse_step{step}"], leaves[f"ci95_step{step}"]) if leaves else "–")
-            out.append(f"| {m} | " + " | ".join(cells) + " |")
+                size = n.get(f, params.generate_tasks.n_unrelated)
+                cells.append(score_cell(leaves, step, size) if leaves else "–")
+            out.append(f"| {m} | {budget(params, m)} | " + " | ".join(cells) + " |")
         out.append("")
     return "\n".join(out)
 
 
-def research_question_3(unrelated: dict, k: int, step: int) -> str:
-    """RQ3 in words: per family, the best method, where REML stands, its ratio to scratch, and divergences."""
+def research_question_3(unrelated: dict, reference: str, k: int, step: int) -> str:
+    """RQ3 in words: per family, the best method, where the reference REML row stands (ranked among the
+    methods with a finite mean), its ratio to scratch, and which methods diverged on some task."""
     lines = []
     for family, by_method in unrelated.items():
         if not by_method:
             continue
-        values = {
-            m: _clean(v[f"k{k}"][f"mse_step{step}"], v[f"k{k}"][f"ci95_step{step}"]) for m, v in by_method.items()
-        }
-        ranked = sorted(values, key=lambda m: values[m][0])
-        reml = [m for m in ranked if m in REML_SUPPORT]
-        text = f"- {family.replace('_', ' ')}: best {ranked[0]} ({_cell(*values[ranked[0]])})"
-        if reml:
-            r = reml[0]
-            text += f"; best REML agent {r} ranks {ranked.index(r) + 1} of {len(ranked)} ({_cell(*values[r])})"
-            if "scratch" in values and 0 < values["scratch"][0] < math.inf:
-                ratio = values[r][0] / values["scratch"][0]
-                text += f", {ratio:.2f}× scratch's error, {_versus(values[r], values['scratch'], 'scratch')}"
-        start = {m: v[f"k{k}"]["mse_step0"] for m, v in by_method.items()}
-        diverged = [m for m in ranked if not values[m][0] < 2 * (start[m] if start[m] is not None else math.inf)]
+        values = {m: _at(by_method, m, k, step) for m in by_method}
+        finite = sorted((m for m in values if all(map(math.isfinite, values[m]))), key=lambda m: values[m][0])
+        diverged = [m for m in by_method if m not in finite]
+        text = f"- {family.replace('_', ' ')}: best {finite[0]} ({_cell(*values[finite[0]])})" if finite else (
+            f"- {family.replace('_', ' ')}: every method diverged on some task")  # fmt: skip
+        if reference in finite:
+            r = values[reference]
+            text += f"; {reference} ranks {finite.index(reference) + 1} of {len(finite)} ({_cell(*r)})"
+            if "scratch" in finite and values["scratch"][0] > 0:
+                text += (f", {r[0] / values['scratch'][0]:.2f}× scratch's error, "
+                         f"{_versus(r, values['scratch'], 'scratch')}")  # fmt: skip
         if diverged:
-            text += (
-                f"; fine-tuning diverged on some tasks (mean after {step} steps above twice the step-0 mean, "
-                f"or not finite) for {', '.join(diverged)}"
-            )
+            text += "; not ranked, fine-tuning diverged on some tasks: " + ", ".join(
+                _diverged(by_method[m][f"k{k}"], m, step) for m in diverged)  # fmt: skip
         lines.append(text + ".")
     return "\n".join(lines)
 
 
-def sinusoid_tables(
-    curves: pd.DataFrame, methods: Sequence[str], step_sizes: dict[str, dict[str, float]], setup: SinusoidSetup
-) -> str:
-    """One table per K: methods × steps, our mean ± 95% CI, with Finn et al.'s numbers beside ours."""
-    steps = [s for s in TABLE_STEPS if s <= setup.steps]
-    if setup.steps not in steps:
-        steps.append(setup.steps)
+def _diverged(leaves: dict, method: str, step: int) -> str:
+    count, median = leaves.get(f"diverged_step{step}", 0), leaves.get(f"median_step{step}")
+    if not count:
+        return f"{method} (no finite mean or CI)"
+    return f"{method} ({count} tasks, median {_num(median) if median is not None else 'diverged'})"
+
+
+def sinusoid_tables(scores: dict, methods: Sequence[str], step_sizes: dict, params: SinusoidParams) -> str:
+    """One table per K: methods × steps, mean ± 95% CI over tasks (sd over replicates), each method's
+    replicates and training tasks beside it, Finn et al.'s numbers under ours."""
+    n_steps = params.adaptation.steps
+    steps = [s for s in TABLE_STEPS if s <= n_steps]
+    if n_steps not in steps:
+        steps.append(n_steps)
+    n_test = params.generate_tasks.n_test
     out = []
-    for k in setup.shots:
-        head = "| method | step size | " + " | ".join(f"{s} step{'s' if s != 1 else ''}" for s in steps) + " |"
-        out += [f"#### K = {k}", "", head, "|---|---|" + "---|" * len(steps)]
+    for k in params.adaptation.shots:
+        head = "| method | runs | training tasks | step size | " + " | ".join(_steps_word(s) for s in steps) + " |"
+        out += [f"#### K = {k}", "", head, "|---|---|---|---|" + "---|" * len(steps)]
         for m in methods:
-            row = curves.set_index("step")
-            cells = [_cell(row.at[s, f"{m}_k{k}"], row.at[s, f"{m}_k{k}_ci95"]) for s in steps]
-            out.append(f"| {m} | {_step_size(step_sizes[m][f'k{k}'])} | " + " | ".join(cells) + " |")
+            leaves = scores[m][f"k{k}"]
+            cells = [score_cell(leaves, s, n_test) for s in steps]
+            out.append(f"| {m} | {leaves.get('n_runs', 1)} | {budget(params, m)} | "
+                       f"{_step_size(step_sizes[m][f'k{k}'])} | " + " | ".join(cells) + " |")  # fmt: skip
             if k == 5 and m in FINN_SINUSOID_K5:
                 published = FINN_SINUSOID_K5[m]
                 cells = [f"{published[s]:.2f}" if s in published else "–" for s in steps]
-                out.append(f"| *{m}, {FINN_CITATION}* | *{FINN_STEP_SIZES[m]}* | " + " | ".join(cells) + " |")
+                out.append(f"| *{m}, {FINN_CITATION}* | – | *{FINN_TASKS[m]}* | *{FINN_STEP_SIZES[m]}* | "
+                           + " | ".join(cells) + " |")  # fmt: skip
         out.append("")
     return "\n".join(out)
 
@@ -245,8 +314,10 @@ def figure_files(params: SinusoidParams) -> dict[str, str]:
 
 def section(
     params: SinusoidParams,
+    scores: dict,
     curves: pd.DataFrame,
     methods_info: dict,
+    paired: dict,
     long_curves: pd.DataFrame,
     unrelated: dict,
     figures: dict[str, str],
@@ -256,36 +327,34 @@ def section(
     cfg = params.evaluate_fewshot
     methods = list(cfg.methods)
     step_sizes = {m: methods_info[m]["step_sizes"] for m in methods}
-    setup = SinusoidSetup(
-        n_test=params.generate_tasks.n_test,
-        n_query=params.generate_tasks.n_query,
-        shots=params.adaptation.shots,
-        steps=params.adaptation.steps,
-        optimizer=params.adaptation.optimizer,
-    )
-    long_k, long_steps, long_setup = (
-        cfg.long_finetune.k,
-        cfg.long_finetune.steps,
-        LONG_SETUP.format(**_long_setup(params)),
-    )
+    steps, optimizer = params.adaptation.steps, params.adaptation.optimizer.upper()
+    n_test, n_query = params.generate_tasks.n_test, params.generate_tasks.n_query
+    long_setup = LONG_SETUP.format(**_long_setup(params))
     families = {name: f.description for name, f in UNRELATED_FAMILIES.items()}
-    unrelated_k = cfg.unrelated_k
-    baseline_set = {"scratch", "pretrained", "oracle"}
-    checks = sanity_checks(curves, setup.shots, setup.steps) if baseline_set <= set(methods) else ""
+    reference = cfg.reml_reference
+    replicates = len(params.replicates)
+    checks = sanity_checks(curves, params.adaptation.shots, steps) if {"scratch", "pretrained", "oracle"} <= set(
+        methods) else ""  # fmt: skip
     figure_md = "\n\n".join(f"![{caption}]({path})\n\n*{caption}*" for caption, path in figures.items())
+    paired_steps = [s for s in (0, 1, steps) if s <= steps]
     return f"""## Sinusoid regression (Finn et al. 2017, Sec. 5.1)
 
-Every method is scored by the same harness on the same {setup.n_test} fixed test tasks: its initial
-network is fine-tuned with {setup.optimizer.upper()} on the K support points for up to {setup.steps} full-batch
-steps, and the MSE on {setup.n_query} held-out query points per task is recorded after every step. Cells
-are mean ± 95% CI (1.96·std/√{setup.n_test}). Step sizes of `scratch`, `pretrained` and `oracle` were
-tuned for each K on separate validation tasks (lowest mean query MSE over steps 1..{setup.steps}).
-`oracle` sees the true amplitude and phase: its step-0 error is the floor.
+Every method is scored by the same harness on the same {n_test} fixed test tasks: its initial
+network is fine-tuned with {optimizer} on the K support points for up to {steps} full-batch
+steps, and the MSE on {n_query} held-out query points per task is recorded after every step. Every
+trained method ran {replicates} times (`replicates`: seeds); a cell is the mean over tasks of each task's
+MSE averaged over the runs, ± the 95% CI over tasks (1.96·std/√{n_test}), and in brackets the standard
+deviation of the runs' own means (how much retraining moves the number). Where fine-tuning diverged on some
+task (a non-finite MSE) the cell gives that count and the median instead of the mean. `training tasks`
+is what one run trained on. Step sizes of `scratch`, `scratch_deep`, `pretrained`, `oracle` and the REML
+rows were tuned for each K on separate validation tasks (lowest mean query MSE over steps 1..{steps}).
+`oracle` sees the true amplitude and phase: its step-0 error is the floor. `scratch_deep` has REML's
+depth; `maml_matched` and `pretrained_matched` see as many training tasks as one REML run.
 Published numbers (italic) are Finn et al.'s, on their own 600 test tasks; they published no CIs.
 
 ### Query MSE
 
-{sinusoid_tables(curves, methods, step_sizes, setup)}
+{sinusoid_tables(scores, methods, step_sizes, params)}
 ### Sanity checks
 
 {checks or "(needs scratch, pretrained and oracle)"}
@@ -299,13 +368,21 @@ Published numbers (italic) are Finn et al.'s, on their own 600 test tasks; they 
 REML rows: the policy composes one network per test task from the pool, reading only the K support
 points (`reml_*`) or, labelled `_oracle`, the true amplitude and phase as in the thesis; the pool is
 frozen and no query point is seen before scoring. The network is then fine-tuned by the same harness
-as every other method, with a step size tuned on validation tasks. A difference is called "lower" or
-"higher" only when the 95% CIs do not overlap ("level with" when they do), and "not comparable" when a
-side diverged on some task.
+as every other method, with a step size tuned on validation tasks. The questions are answered for one
+REML row, `{reference}` (`evaluate_fewshot.reml_reference`, fixed in params before any test task is scored;
+no agent is picked by its test score). `reml_random` composes every test task's network uniformly at
+random from the same trained pools, `reml_fixed` uses for every task the one network the agent composed most
+often on the validation tasks: they answer whether the agent's choices matter.
 
 ### RQ1: does REML enable fast learning on new tasks?
 
-{research_question_1(curves, long_curves, methods, long_k, long_steps)}
+Paired differences: `{reference}` minus the other method on each test task (the same tasks, in the
+same order), mean ± 95% CI over tasks; lower (negative) favours REML, and "lower" or "higher" means the
+CI excludes 0.
+
+{paired_table(paired, params, paired_steps)}
+
+{research_question_1(scores, paired, params, long_curves)}
 
 The thesis's own figure, {long_setup}, is `long_finetune.png` above.
 
@@ -315,6 +392,6 @@ Every method that does not read the true task parameters, on {len(families)} tas
 meta-training (same input range, same harness and step sizes as in-distribution):
 {chr(10).join(f"- {name.replace('_', ' ')}: {text}" for name, text in families.items())}
 
-{research_question_3(unrelated, unrelated_k, setup.steps)}
+{research_question_3(unrelated, reference, cfg.unrelated_k, steps)}
 
-{unrelated_table(unrelated, unrelated_k, (0, setup.steps))}"""
+{unrelated_table(unrelated, params, cfg.unrelated_k, (0, steps))}"""

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import re
 import zipfile
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,13 @@ class Composition:
         return len({tuple(x) for x in self.layers})
 
 
+def compose_layers(env: CompositionEnv, layers: Sequence[Sequence[int]]) -> Composition:
+    """The networks of the given compositions (copies of the pool's layers), stacked along a task axis."""
+    per_task = [env.network_params(chosen) for chosen in layers]
+    stacked = {k: torch.stack([p[k] for p in per_task]) for k in per_task[0]}
+    return Composition(stacked, [list(x) for x in layers], 0.0)
+
+
 @dataclass
 class Composer:
     """A trained agent and its pool, composing one network per task.
@@ -128,14 +135,13 @@ class Composer:
 
     def compose(self, tasks: Iterable[dict[str, Any]]) -> Composition:
         """One network per task, each composed from that task's ``reset`` options alone."""
-        layers, per_task, invalid = [], [], 0
+        layers, invalid = [], 0
         for options in tasks:
             chosen, n_invalid = self.choose(options)
             layers.append(chosen)
-            per_task.append(self.env.network_params(chosen))
             invalid += n_invalid
-        stacked = {k: torch.stack([p[k] for p in per_task]) for k in per_task[0]}
-        return Composition(stacked, layers, invalid / (len(layers) * self.env.n_slots))
+        built = compose_layers(self.env, layers)
+        return replace(built, invalid_rate=invalid / (len(layers) * self.env.n_slots))
 
 
 # --------------------------------------------------------------------------- training and files

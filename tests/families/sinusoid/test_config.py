@@ -59,10 +59,28 @@ def test_committed_params_are_valid():
             r"^train_reml\.agents: unknown \['reml_a2c'\]; allowed: \['reml_ppo', 'reml_maskable', 'reml_lstm'\]",
         ),
         (
-            lambda d: d["train_reml"].update(encodings=["support"]),
-            r"^evaluate_fewshot\.methods: \['reml_ppo_oracle', .*\] are not trained",
+            lambda d: d["evaluate_fewshot"]["methods"].append("reml_ppo_oracle"),
+            r"^evaluate_fewshot\.methods: \['reml_ppo_oracle'\] are not trained",
         ),
         (lambda d: d["reml"].update(depth=30), r"^reml\.depth: 30 exceeds pool\.n_hidden = 20"),
+        (
+            lambda d: d["train_reml"].update(timesteps=20000),
+            r"^train_maml\.maml_matched\.iterations: trains on 3000 tasks but one REML run sees 4000",
+        ),
+        (
+            lambda d: d["train_pretrained_matched"].update(tasks_per_batch=2),
+            r"^train_pretrained_matched\.iterations: trains on 6000 tasks but one REML run sees 3000",
+        ),
+        (lambda d: d.update(replicates=[0, 0]), r"^replicates: has duplicates: \[0, 0\]"),
+        (lambda d: d.update(replicates=[]), r"^replicates: needs at least one replicate"),
+        (
+            lambda d: d["evaluate_fewshot"].update(reml_reference="reml_best"),
+            r"^evaluate_fewshot\.reml_reference: must be one of \['reml_ppo'",
+        ),
+        (
+            lambda d: d["evaluate_fewshot"].update(reml_reference="reml_ppo"),
+            r"^evaluate_fewshot\.reml_reference: 'reml_ppo' must be in evaluate_fewshot\.methods",
+        ),
         (lambda d: d["reml"].update(reward="sparse"), r"^reml\.reward: got 'sparse'; allowed: \['terminal', 'dense'\]"),
         (
             lambda d: d["train_reml"]["ppo"].update(batch_size=5000),

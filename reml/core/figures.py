@@ -38,7 +38,16 @@ METHOD_ORDER = (
     "reml_maskable_oracle",
     "reml_lstm_oracle",
     "maml_trpo",
-)
+    "scratch_deep",
+    "pretrained_matched",
+    "maml_matched",
+    "maml_trpo_matched",
+    "reml_random",
+    "reml_fixed",
+    "reml_maskable_meta_gradient",
+    "reml_maskable_relative",
+    "reml_maskable_sgd_inner",
+)  # the colours follow this order in every figure, so a method keeps its colour across figures
 DIVERGED_MARKER = dict(marker="^", s=70, edgecolor="black", linewidth=0.8, zorder=6)
 
 
@@ -48,7 +57,8 @@ def line_style(method: str) -> str:
 
 
 def method_colors(methods: Sequence[str]) -> dict[str, tuple[float, float, float]]:
-    palette = sns.color_palette("tab10", n_colors=10) + sns.color_palette("Set2", n_colors=8)
+    palette = (sns.color_palette("tab10", n_colors=10) + sns.color_palette("Set2", n_colors=8)
+               + sns.color_palette("Dark2", n_colors=8))  # fmt: skip
     known = [m for m in METHOD_ORDER]
     extra = [m for m in methods if m not in known]
     return {m: palette[i % len(palette)] for i, m in enumerate(known + extra) if m in methods}

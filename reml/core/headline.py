@@ -24,7 +24,7 @@ Leaves = Mapping[str, float | None]  # e.g. {"mse_step0": ..., "ci95_step0": ...
 
 def headline(
     scores: Mapping[str, Mapping[str, Leaves]], value: str, steps: int
-) -> dict[str, dict[str, float | int | None]]:
+) -> dict[str, dict[str, float | int | str]]:
     """``scores[setting][method]`` (a method's leaves) -> the content of each setting's file: the
     ``<value>_step<steps>`` leaf of every method, in the scores' order."""
     return {

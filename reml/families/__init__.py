@@ -20,6 +20,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "train_oracle",
         "train_maml",
         "reml",
+        "reml_variants",
         "train_reml",
         "evaluate_fewshot",
         "make_figures",

@@ -71,7 +71,7 @@ if not torch.cuda.is_available():  # where there is a GPU, cuda is a valid choic
 MATRIX_ITEMS = {
     "train_maml_trpo.py": ["--family", "navigation2d"],
     "train_rl_ppo.py": ["--method", "oracle", "--family", "navigation2d"],
-    "train_reml.py": ["--agent", "reml_ppo", "--encoding", "support", "--seed", "0"],
+    "train_reml.py": ["--agent", "reml_maskable", "--encoding", "support", "--variant", "thesis", "--seed", "0"],
 }
 
 

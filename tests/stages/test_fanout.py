@@ -37,7 +37,7 @@ def test_plan_fans_out_exactly_the_run_cacheable_stages():
 
     assert plan.tail == [n for n in stages if git_tracked(n)]
     assert {name.split("@")[0] for name in plan.order}.isdisjoint(plan.tail)
-    assert "train_reml@reml_maskable-support-0" in plan.order and "generate_tasks" in plan.order
+    assert "train_reml@reml_maskable-support-thesis-0" in plan.order and "generate_tasks" in plan.order
     for name, upstream in plan.upstream.items():
         assert upstream <= set(plan.order), name
     assert (

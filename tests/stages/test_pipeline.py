@@ -93,7 +93,10 @@ def test_tiny_profile_end_to_end(tmp_path):
     assert first.returncode == 0, first.stdout + first.stderr
     names = stage_run_names(repo)
     reml_runs = [
-        f"train_reml@{a}-{e}-0" for e in ("support", "oracle") for a in ("reml_ppo", "reml_maskable", "reml_lstm")
+        f"train_reml@{a}-{e}-thesis-{r}"
+        for e in ("support", "oracle")
+        for a in ("reml_ppo", "reml_maskable", "reml_lstm")
+        for r in (0, 1)
     ]
     assert set(reml_runs) <= set(names), names
     for name in names:
@@ -108,8 +111,12 @@ def test_tiny_profile_end_to_end(tmp_path):
     for method, by_k in metrics.items():
         assert set(by_k) == {"k5", "k10", "k20"}
         for leaves in by_k.values():
-            assert set(leaves) == {f"{m}_step{s}" for m in ("mse", "ci95") for s in (0, 1, 10)}
+            stats = ("mse", "ci95", "median", "diverged", "sd_seeds")
+            assert set(leaves) == {f"{m}_step{s}" for m in stats for s in (0, 1, 5, 10)} | {"n_runs"}
             assert all(math.isfinite(v) for v in leaves.values()), method
+            assert leaves["n_runs"] == 2 and leaves["diverged_step0"] == 0
+    paired = json.loads((reports / "scores" / "sinusoid_paired.json").read_text())
+    assert paired["reference"] == "reml_maskable" and {"reml_random", "reml_fixed", "maml_matched"} <= set(paired)
     curves = pd.read_csv(reports / "curves" / "sinusoid.csv")
     assert list(curves.step) == list(range(11)) and curves.notna().all().all()
     unrelated = json.loads((reports / "scores" / "sinusoid_unrelated.json").read_text())

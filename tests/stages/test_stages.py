@@ -34,7 +34,7 @@ def test_missing_artifact_names_the_file_and_the_stage(tmp_path):
         "--curves-out", str(tmp_path / "c.csv"),
         "--examples-out", str(tmp_path / "e.csv"), "--methods-out", str(tmp_path / "x.json"),
         "--unrelated-dir", str(tmp_path / "u"), "--unrelated-out", str(tmp_path / "u.json"),
-        "--long-curves-out", str(tmp_path / "l.csv"),
+        "--long-curves-out", str(tmp_path / "l.csv"), "--paired-out", str(tmp_path / "p.json"),
     )  # fmt: skip
     assert proc.returncode == 1
     assert "absent.safetensors: not found; it is written by `generate_tasks`" in proc.stderr
@@ -68,7 +68,8 @@ def test_checkpoint_round_trip_is_byte_identical_and_scores_identically(tmp_path
     first = metrics([evaluate_method(loaded, tasks, (5, 10), "sgd", 10)])
     second = metrics([evaluate_method(load_checkpoint(tmp_path / "b.safetensors", "x"), tasks, (5, 10), "sgd", 10)])
     assert first == second
-    assert set(first["pretrained"]["k5"]) == {f"{m}_step{s}" for m in ("mse", "ci95") for s in (0, 1, 10)}
+    stats = ("mse", "ci95", "median", "diverged", "sd_seeds")
+    assert set(first["pretrained"]["k5"]) == {f"{m}_step{s}" for m in stats for s in (0, 1, 5, 10)} | {"n_runs"}
     with pytest.raises(ArtifactError, match="has step sizes for K in \\[5, 10\\], not K = 20"):
         loaded.step_size(20)
 
@@ -85,13 +86,12 @@ def test_malformed_checkpoint_is_rejected_with_its_path(tmp_path):
 
 
 def test_train_reml_rejects_an_unknown_agent_before_training(tmp_path):
-    proc = run_stage("train_reml.py", "--agent", "reml_a2c", "--encoding", "support", "--seed", "0", "--val-tasks",
+    proc = run_stage("train_reml.py", "--agent", "reml_a2c", "--encoding", "support", "--variant", "thesis", "--seed",
+                     "0", "--val-tasks",
                      str(tmp_path / "val.safetensors"), "--out", str(tmp_path / "run"), "--log-out",
                      str(tmp_path / "log.csv"))  # fmt: skip
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert (
-        "train_reml.agents: --agent 'reml_a2c' is not one of ['reml_ppo', 'reml_maskable', 'reml_lstm']" in proc.stderr
-    )
+    assert "train_reml.agents: --agent 'reml_a2c' is not one of ['reml_maskable']" in proc.stderr
     assert list(tmp_path.iterdir()) == []
 
 
@@ -104,7 +104,8 @@ def test_a_matrix_item_outside_the_params_is_named(tmp_path):
 
 
 def test_train_reml_names_a_missing_validation_set(tmp_path):
-    proc = run_stage("train_reml.py", "--agent", "reml_ppo", "--encoding", "oracle", "--seed", "0", "--val-tasks",
+    proc = run_stage("train_reml.py", "--agent", "reml_maskable", "--encoding", "support", "--variant", "thesis",
+                     "--seed", "0", "--val-tasks",
                      str(tmp_path / "val.safetensors"), "--out", str(tmp_path / "run"), "--log-out",
                      str(tmp_path / "log.csv"))  # fmt: skip
     assert proc.returncode == 1 and "val.safetensors: not found; it is written by `generate_tasks`" in proc.stderr

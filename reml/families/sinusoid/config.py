@@ -172,17 +172,24 @@ SCRATCH_METHODS = ("scratch", "scratch_deep")
 REML_ENCODINGS = ("support", "oracle")
 
 
-def reml_method(agent: str, encoding: str) -> str:
-    """Table name of a REML variant: the agent's name, with ``_oracle`` for the oracle task encoding."""
-    return agent if encoding == "support" else f"{agent}_{encoding}"
+# How REML learns (reml.methods.reml.env): `thesis` is the `reml` section as it stands (the thesis's rules);
+# each other variant overrides some of its keys (params `reml_variants.<name>`).
+REML_VARIANTS = ("thesis", "meta_gradient", "relative", "sgd_inner")
 
 
-def reml_run(agent: str, encoding: str, seed: int) -> str:
+def reml_method(agent: str, encoding: str, variant: str = "thesis") -> str:
+    """Table name of a REML row: the agent's name, with ``_oracle`` for the oracle task encoding and
+    ``_<variant>`` for a variant other than the thesis's rules."""
+    name = agent if encoding == "support" else f"{agent}_{encoding}"
+    return name if variant == "thesis" else f"{name}_{variant}"
+
+
+def reml_run(agent: str, encoding: str, variant: str, seed: int) -> str:
     """Name of one train_reml run: its directory under models/sinusoid/reml/ and its DVC matrix key."""
-    return f"{agent}-{encoding}-{seed}"
+    return f"{agent}-{encoding}-{variant}-{seed}"
 
 
-REML_METHODS = tuple(reml_method(a, e) for e in REML_ENCODINGS for a in REML_AGENTS)
+REML_METHODS = tuple(reml_method(a, e, v) for v in REML_VARIANTS for e in REML_ENCODINGS for a in REML_AGENTS)
 # Ablations of the reference REML row (evaluate_fewshot.reml_reference), from the same trained pools:
 # uniformly random valid compositions, and the one composition its agent chose most on validation tasks.
 REML_ABLATIONS = ("reml_random", "reml_fixed")
@@ -191,12 +198,13 @@ METHOD_NAMES = (*SCRATCH_METHODS, "pretrained", "pretrained_matched", "oracle", 
 ORACLE_METHODS = ("oracle", *(m for m in REML_METHODS if m.endswith("_oracle")))  # read the true task parameters
 
 
-def split_reml_method(method: str) -> tuple[str, str]:
-    """Inverse of :func:`reml_method`: (agent, encoding)."""
+def split_reml_method(method: str) -> tuple[str, str, str]:
+    """Inverse of :func:`reml_method`: (agent, encoding, variant)."""
     for agent in REML_AGENTS:
         for encoding in REML_ENCODINGS:
-            if reml_method(agent, encoding) == method:
-                return agent, encoding
+            for variant in REML_VARIANTS:
+                if reml_method(agent, encoding, variant) == method:
+                    return agent, encoding, variant
     raise ValueError(f"{method!r} is not a REML method; allowed: {list(REML_METHODS)}")
 
 
@@ -210,13 +218,20 @@ class RemlConfig:
     inner_optimizer: Literal["sgd", "adam"]  # training of the built network at the end of an episode
     inner_lr: float  # thesis code: 0.005
     inner_steps: int  # thesis text: 10; its code: 30
-    reward: Literal["terminal", "dense"]  # terminal, or potential-shaped with the same return
-    reward_scale: float  # reward = 1 / (1 + loss / reward_scale)
-    write_back: bool  # write the trained layers back into the pool
-    blend: float  # pool layer <- (1 - blend) * old + blend * trained
+    # terminal; dense (potential-shaped, the same return); relative: ref / (ref + loss), ref the query loss of
+    # predicting zero on the same task (removes the task-difficulty variance)
+    reward: Literal["terminal", "dense", "relative"]
+    reward_scale: float  # reward = 1 / (1 + loss / reward_scale) (terminal, dense)
+    write_back: bool  # update the pool at the end of a training episode
+    pool_update: Literal["overwrite", "meta_gradient"]  # overwrite: the trained layers (thesis); meta_gradient: an
+    # Adam step of the chosen layers on the query loss's gradient after the inner training (Alet et al. 2018)
+    blend: float  # overwrite: pool layer <- (1 - blend) * old + blend * trained
+    meta_lr: float  # meta_gradient: Adam step size of the pool layers
+    first_order: bool  # meta_gradient: the gradient at the adapted weights (no second derivatives)
 
     def __post_init__(self) -> None:
         check_positive(self, "depth", "k_query", "inner_steps")
+        check_rate("meta_lr", self.meta_lr)
         require(self.depth <= self.pool.n_hidden, "depth", f"{self.depth} exceeds pool.n_hidden = {self.pool.n_hidden}")
         check_rate("inner_lr", self.inner_lr)
         check_rate("reward_scale", self.reward_scale)
@@ -225,10 +240,11 @@ class RemlConfig:
 
 @dataclass(frozen=True)
 class TrainRemlConfig:
-    """The `train_reml` stage: a DVC matrix over agents x encodings x replicates (the agent's seed)."""
+    """The `train_reml` stage: a DVC matrix over agents x encodings x variants x replicates (the agent's seed)."""
 
     agents: tuple[str, ...]
     encodings: tuple[str, ...]
+    variants: tuple[str, ...]  # how the pool and the agent learn (REML_VARIANTS; `thesis`: the reml section)
     timesteps: int  # environment steps (an episode is depth + 2 of them)
     checkpoint_every: int  # timesteps between checkpoints (policy zip + pool)
     log_every: int  # timesteps between rows of the training curve
@@ -237,6 +253,7 @@ class TrainRemlConfig:
     def __post_init__(self) -> None:
         check_choices("agents", self.agents, REML_AGENTS)
         check_choices("encodings", self.encodings, REML_ENCODINGS)
+        check_choices("variants", self.variants, REML_VARIANTS)
         check_positive(self, "timesteps", "checkpoint_every", "log_every")
 
 
@@ -314,6 +331,7 @@ class SinusoidParams:
     train_oracle: JointRegressionConfig
     train_maml: TrainMamlConfig
     reml: RemlConfig
+    reml_variants: dict[str, RemlConfig]  # each variant's reml config: the reml section with its overrides
     train_reml: TrainRemlConfig
     evaluate_fewshot: EvaluateFewshotConfig
     make_figures: MakeFiguresConfig
@@ -348,14 +366,19 @@ class SinusoidParams:
             m
             for m in self.evaluate_fewshot.methods
             if m in REML_METHODS
-            and (split_reml_method(m)[0] not in self.train_reml.agents
-                 or split_reml_method(m)[1] not in self.train_reml.encodings)
+            and any(part not in trained for part, trained in zip(split_reml_method(m), (
+                self.train_reml.agents, self.train_reml.encodings, self.train_reml.variants), strict=True))
         ]  # fmt: skip
         require(
             not untrained,
             "evaluate_fewshot.methods",
-            f"{untrained} are not trained: add their agent to train_reml.agents and encoding to train_reml.encodings",
+            f"{untrained} are not trained: add their agent, encoding and variant to train_reml.agents, "
+            "train_reml.encodings and train_reml.variants",
         )
+        unknown = [v for v in self.reml_variants if v not in REML_VARIANTS[1:]]
+        require(not unknown, "reml_variants", f"unknown {unknown}; allowed: {list(REML_VARIANTS[1:])}")
+        missing = [v for v in self.train_reml.variants if v != "thesis" and v not in self.reml_variants]
+        require(not missing, "train_reml.variants", f"{missing} have no overrides in reml_variants")
         require(
             self.evaluate_fewshot.unrelated_k in self.adaptation.shots,
             "evaluate_fewshot.unrelated_k",
@@ -380,6 +403,10 @@ class SinusoidParams:
             not too_far, "make_figures.example_steps", f"{too_far} exceed adaptation.steps = {self.adaptation.steps}"
         )
 
+    def reml_for(self, variant: str) -> RemlConfig:
+        """The reml config of a variant (``thesis``: the reml section itself)."""
+        return self.reml if variant == "thesis" else self.reml_variants[variant]
+
     def reml_tasks(self) -> int:
         """Training tasks one REML run sees: one per episode, an episode being one step per layer."""
         return self.train_reml.timesteps // (self.reml.depth + 2)
@@ -398,9 +425,16 @@ class SinusoidParams:
 
 
 def parse(data: dict[str, Any]) -> SinusoidParams:
-    """Validate the sinusoid sections of a params mapping (errors name the key)."""
+    """Validate the sinusoid sections of a params mapping (errors name the key). ``reml_variants`` holds
+    overrides of ``reml``; each is checked as the whole config it makes."""
     check_params(data, SECTIONS)
-    return family_sections(SinusoidParams, data)
+    variants = data.get("reml_variants", {})
+    require(isinstance(variants, dict), "reml_variants", f"expected a mapping of variants, got {variants!r}")
+    for name, overrides in variants.items():
+        require(isinstance(overrides, dict), f"reml_variants.{name}", f"expected a mapping, got {overrides!r}")
+    base = data.get("reml", {}) if isinstance(data.get("reml"), dict) else {}
+    merged = {name: {**base, **overrides} for name, overrides in variants.items()}
+    return family_sections(SinusoidParams, {**data, "reml_variants": merged})
 
 
 def load(path: str | Path = "params.yaml") -> SinusoidParams:

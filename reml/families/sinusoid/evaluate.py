@@ -263,9 +263,9 @@ def load_runs(
             for r in params.replicates
         ]
     if method not in cache:
-        agent, encoding = split_reml_method(method)
+        agent, encoding, variant = split_reml_method(method)
         distribution = SinusoidDistribution.of(params.sinusoid)
-        names = [reml_run(agent, encoding, r) for r in params.replicates]
+        names = [reml_run(agent, encoding, variant, r) for r in params.replicates]
         cache[method] = [
             load_composer(models_dir / "reml" / name, distribution, f"train_reml@{name}", device=device)
             for name in names
@@ -363,7 +363,9 @@ def evaluate(
     )
     by_method = {r.method: r for r in results}
     reference = by_method.get(cfg.reml_reference)
-    paired_scores = paired(reference, [by_method[m] for m in PAIRED_WITH if m in by_method]) if reference else {}
+    others = [m for m in PAIRED_WITH if m in by_method] + [m for m in REML_METHODS if m in by_method
+                                                           and m != cfg.reml_reference]  # fmt: skip
+    paired_scores = paired(reference, [by_method[m] for m in others]) if reference else {}
     main = metrics(results)
     by_setting = {f"k{k}": {m: by_k[f"k{k}"] for m, by_k in main.items()} for k in adaptation.shots}
     for name in unrelated:  # research question 3's families, at its K

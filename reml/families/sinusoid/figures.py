@@ -20,38 +20,44 @@ from reml.core.figures import (
     thousands,
 )
 from reml.core.plots import Column
-from reml.families.sinusoid.config import SinusoidParams
+from reml.families.sinusoid.config import REML_METHODS, SinusoidParams, reml_method
 
 
 def learning_curves(
-    curves: pd.DataFrame, methods: Sequence[str], shots: Sequence[int], xlabel: str = "gradient steps"
+    curves: pd.DataFrame,
+    methods: Sequence[str],
+    shots: Sequence[int],
+    xlabel: str = "gradient steps",
+    rows: Sequence[tuple[str, Sequence[str]]] | None = None,
 ) -> plt.Figure:
     """Query MSE vs gradient steps on a log scale, one panel per K, one line per method with its 95% CI
-    band (Finn Fig. 3); diverged points are marked at the top of the axis, never dropped."""
+    band (Finn Fig. 3); diverged points are marked at the top of the axis, never dropped. ``rows``
+    (title, methods) splits the methods over rows of panels, each with its own legend, so that no panel
+    holds more lines than a reader can follow."""
     sns.set_theme(style="whitegrid", context="notebook")
-    colors = method_colors(methods)
-    means = [curves[f"{m}_k{k}"] for m in methods for k in shots]
+    rows = list(rows) if rows else [("", list(methods))]
+    colors = method_colors([m for _, group in rows for m in group])
+    means = [curves[f"{m}_k{k}"] for _, group in rows for m in group for k in shots]
     limits = log_limits([float(c.iloc[0]) for c in means], [float(v) for c in means for v in c])
-    fig, axes = plt.subplots(1, len(shots), figsize=(4.2 * len(shots), 3.6), sharey=True, squeeze=False)
-    diverged = 0
-    for ax, k in zip(axes[0], shots, strict=True):
-        for method in methods:
-            diverged += positive_curve(
-                ax, curves["step"], curves[f"{method}_k{k}"], curves[f"{method}_k{k}_ci95"], limits, label=method,
-                color=colors[method], linestyle=line_style(method), marker="o" if len(curves) <= 25 else None,
-                markersize=3, linewidth=1.4,
-            )  # fmt: skip
-        ax.set_title(f"K = {k}")
-        ax.set_xlabel(xlabel)
-    axes[0][0].set_ylabel("query MSE (mean ± 95% CI, log)")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    if diverged:
-        handles.append(diverged_handle())
-    ncol = min(len(handles), 6)
-    rows = -(-len(handles) // ncol)
-    fig.set_size_inches(max(4.2 * len(shots), 9.0), 3.6 + 0.3 * rows)
-    fig.legend(handles=handles, loc="lower center", ncol=ncol, frameon=False)
-    fig.tight_layout(rect=(0, 0.06 + 0.05 * rows, 1, 1))
+    fig, axes = plt.subplots(len(rows), len(shots), figsize=(4.2 * len(shots) + 2.6, 3.4 * len(rows)),
+                             sharey=True, squeeze=False)  # fmt: skip
+    for r, (title, group) in enumerate(rows):
+        diverged = 0
+        for ax, k in zip(axes[r], shots, strict=True):
+            for method in group:
+                diverged += positive_curve(
+                    ax, curves["step"], curves[f"{method}_k{k}"], curves[f"{method}_k{k}_ci95"], limits,
+                    label=method, color=colors[method], linestyle=line_style(method),
+                    marker="o" if len(curves) <= 25 else None, markersize=3, linewidth=1.4,
+                )  # fmt: skip
+            ax.set_title(f"{title}, K = {k}" if title else f"K = {k}", fontsize=10)
+            ax.set_xlabel(xlabel if r == len(rows) - 1 else "")
+        axes[r][0].set_ylabel("query MSE (mean ± 95% CI, log)", fontsize=9)
+        handles, _ = axes[r][0].get_legend_handles_labels()
+        if diverged:
+            handles.append(diverged_handle())
+        axes[r][-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, fontsize=9)
+    fig.tight_layout()
     return fig
 
 
@@ -61,8 +67,10 @@ STEP_STYLES = (":", "--", "-")  # the example steps, earliest to latest (the las
 def method_groups(methods: Sequence[str]) -> list[tuple[str, list[str]]]:
     """The example figure's columns: baselines, meta-learners, REML, REML with the oracle encoding."""
     groups = {
-        "baselines": [m for m in methods if m in ("scratch", "pretrained", "oracle")],
-        "meta-learners": [m for m in methods if m in ("maml", "fomaml", "reptile")],
+        "baselines": [
+            m for m in methods if m in ("scratch", "scratch_deep", "pretrained", "pretrained_matched", "oracle")
+        ],  # fmt: skip
+        "meta-learners": [m for m in methods if m in ("maml", "maml_matched", "fomaml", "reptile")],
         "REML": [m for m in methods if m.startswith("reml_") and not m.endswith("_oracle")],
         "REML, oracle encoding": [m for m in methods if m.startswith("reml_") and m.endswith("_oracle")],
     }
@@ -126,12 +134,12 @@ def training_curves(logs: dict[str, pd.DataFrame], column: str, ylabel: str) -> 
 def reml_training(logs: dict[str, pd.DataFrame]) -> plt.Figure:
     """REML training: built-network query MSE, episode return and invalid-action rate vs timesteps.
 
-    ``logs`` maps a run name ``<agent>-<encoding>-<seed>`` to its training-curve table."""
+    ``logs`` maps a run name ``<agent>-<encoding>-<variant>-<seed>`` to its training-curve table."""
     sns.set_theme(style="whitegrid", context="notebook")
     runs = pd.concat([log.assign(run=name) for name, log in logs.items()], ignore_index=True)
-    parts = runs["run"].str.rsplit("-", n=2, expand=True)
-    runs["method"] = [m if e == "support" else f"{m}_{e}" for m, e in zip(parts[0], parts[1], strict=True)]
-    runs["seed"] = parts[2]
+    parts = runs["run"].str.rsplit("-", n=3, expand=True)
+    runs["method"] = [reml_method(a, e, v) for a, e, v in zip(parts[0], parts[1], parts[2], strict=True)]
+    runs["seed"] = parts[3]
     colors = method_colors(sorted(runs["method"].unique()))
     panels = (
         ("built_loss", "built network's query MSE", True),
@@ -226,7 +234,11 @@ def report_figures(
         "reml_training.png": reml_training(reml_logs),
         "unrelated.png": unrelated_tasks(unrelated, params.evaluate_fewshot.unrelated_k, params.adaptation.steps),
     }
-    main = {"curves.png": learning_curves(curves, methods, shots)}
+    reml_rows = [m for m in methods if m in REML_METHODS or m.startswith("reml_")]
+    others = [m for m in methods if m not in reml_rows]
+    reference = [m for m in ("scratch", "maml_matched") if m in methods]
+    rows = [("baselines and meta-learners", others), ("REML", [*reference, *reml_rows])] if reml_rows else None
+    main = {"curves.png": learning_curves(curves, methods, shots, rows=rows)}
     for k in shots:
         main[f"examples_k{k}.png"] = example_fits(examples, k, params.make_figures.example_steps, methods)
     main["training.png"] = training_curves(training_logs, "train_mse", "training MSE (window mean)")

@@ -69,7 +69,7 @@ from reml.methods.reml.env import SupervisedCompositionEnv, bounded_reward
 from reml.methods.reml.pool import KINDS, LayerPool, linear_pool, load_pool, save_pool
 
 Encoding = Literal["support", "oracle"]
-RewardMode = Literal["terminal", "dense"]
+RewardMode = Literal["terminal", "dense", "relative"]
 
 
 def network_model(pool: LayerPool, n_slots: int) -> MLP:
@@ -99,13 +99,16 @@ class RegressionCompositionEnv(SupervisedCompositionEnv):
         write_back: bool = True,
         blend: float = 1.0,
         k_encode: int | None = None,
+        pool_update: str = "overwrite",
+        meta_lr: float = 0.001,
+        first_order: bool = True,
     ) -> None:
         if depth < 1 or depth > pool.n_hidden:
             raise ValueError(f"depth must be in [1, {pool.n_hidden}] (the pool's hidden layers), got {depth}")
         if encoding not in ("support", "oracle"):
             raise ValueError(f"encoding must be 'support' or 'oracle', got {encoding!r}")
-        if reward not in ("terminal", "dense"):
-            raise ValueError(f"reward must be 'terminal' or 'dense', got {reward!r}")
+        if reward not in ("terminal", "dense", "relative"):
+            raise ValueError(f"reward must be 'terminal', 'dense' or 'relative', got {reward!r}")
         self.encoding = encoding
         self.reward_mode = reward
         self._potential = 0.0
@@ -113,6 +116,7 @@ class RegressionCompositionEnv(SupervisedCompositionEnv):
         super().__init__(
             pool, n_slots, distribution, network_model(pool, n_slots), mse, k_support, k_query,
             Adaptation(inner_optimizer, inner_lr, inner_steps), reward_scale, write_back, blend, k_encode,
+            pool_update=pool_update, meta_lr=meta_lr, first_order=first_order, relative_reward=reward == "relative",
         )  # fmt: skip
 
     # ------------------------------------------------------------------ hooks
@@ -140,7 +144,7 @@ class RegressionCompositionEnv(SupervisedCompositionEnv):
 
     def _pay(self, potential: float) -> float:
         """The reward for reaching ``potential``: itself (terminal) or its change (dense, potential-shaped)."""
-        if self.reward_mode == "terminal":
+        if self.reward_mode != "dense":
             return potential
         reward, self._potential = potential - self._potential, potential
         return reward
@@ -225,6 +229,9 @@ def make_env(
         reward_scale=cfg.reward_scale,
         write_back=cfg.write_back if write_back is None else write_back,
         blend=cfg.blend,
+        pool_update=cfg.pool_update,
+        meta_lr=cfg.meta_lr,
+        first_order=cfg.first_order,
     )
 
 
@@ -234,6 +241,7 @@ class RegressionComposer(Composer):
     (and, for the oracle encoding, its true parameters), scored by the harness like a checkpoint."""
 
     encoding: str = "support"
+    variant: str = "thesis"
     step_sizes: dict[int, float] = field(default_factory=dict)  # K -> test-time step size
     info: dict[str, Any] = field(default_factory=dict)
     inputs: InputKind = "x"
@@ -241,7 +249,7 @@ class RegressionComposer(Composer):
 
     @property
     def method(self) -> str:
-        return reml_method(self.agent, self.encoding)
+        return reml_method(self.agent, self.encoding, self.variant)
 
     @property
     def pool(self) -> LayerPool:
@@ -373,6 +381,7 @@ def train(
     params: SinusoidParams,
     agent: str,
     encoding: str,
+    variant: str,
     seed: int,
     val_tasks: TaskSet,
     directory: Path,
@@ -386,7 +395,7 @@ def train(
     Training tasks are drawn fresh from the training distribution every episode (K drawn from
     ``adaptation.shots``); the validation tasks only tune the step sizes, after training.
     """
-    cfg, reml_cfg, shots = params.train_reml, params.reml, params.adaptation.shots
+    cfg, reml_cfg, shots = params.train_reml, params.reml_for(variant), params.adaptation.shots
     if max(shots) > val_tasks.k_max:
         raise ConfigError(
             f"adaptation.shots: K = {max(shots)} exceeds the {val_tasks.k_max} points of the validation tasks"
@@ -403,13 +412,13 @@ def train(
         progress_bar=sys.stdout.isatty(),
     )
     seconds = time.perf_counter() - start
-    print(f"{agent} ({encoding}, seed {seed}): {cfg.timesteps} timesteps in {seconds:.1f} s "
+    print(f"{agent} ({encoding}, {variant}, seed {seed}): {cfg.timesteps} timesteps in {seconds:.1f} s "
           f"({cfg.timesteps / seconds:.0f}/s)")  # fmt: skip
     for row in curve.rows[:: max(1, len(curve.rows) // 5)] + curve.rows[-1:]:
         print("  " + ", ".join(f"{k} {v:g}" for k, v in row.items()))
 
     frozen = make_env(env.pool, reml_cfg, distribution, shots, encoding, write_back=False)
-    composer = RegressionComposer(agent, algorithm, frozen, encoding)
+    composer = RegressionComposer(agent, algorithm, frozen, encoding, variant)
     step_sizes, tuning = tune_per_k(composer.model, composer.initial_params, "x", val_tasks.to(device),
                                     params.adaptation)  # fmt: skip
     assert composer.pool is env.pool, "composing for validation tasks must not modify the pool"
@@ -436,6 +445,7 @@ def save_composer(
     meta = {
         "agent": composer.agent,
         "encoding": composer.encoding,
+        "variant": composer.variant,
         "reml": to_dict(cfg),
         "ppo": to_dict(ppo),
         "shots": list(shots),
@@ -461,4 +471,5 @@ def load_composer(
         step_sizes = {int(k): float(v) for k, v in meta["step_sizes"].items()}
     check_step_sizes(path, step_sizes)
     algorithm = restore_agent(meta["agent"], env, ppo, state, path, made_by)
-    return RegressionComposer(meta["agent"], algorithm, env, meta["encoding"], step_sizes, meta["info"])
+    return RegressionComposer(meta["agent"], algorithm, env, meta["encoding"], meta["variant"], step_sizes,
+                              meta["info"])  # fmt: skip

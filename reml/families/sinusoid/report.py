@@ -154,6 +154,8 @@ def research_question_1(scores: dict, paired: dict, params: SinusoidParams, long
          ("reml_random", "reml_fixed")),
         ("REML against MAML and pretrained at REML's budget", ("maml_matched", "pretrained_matched")),
         ("REML against the baselines at their own budgets", ("maml", "pretrained", "scratch", "scratch_deep")),
+        ("The other REML rows (variants, agents, encodings; higher here means that row's MSE is lower)",
+         tuple(m for m in paired if m in REML_METHODS)),
     ):  # fmt: skip
         present = [o for o in others if o in paired]
         if present:

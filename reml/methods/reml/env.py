@@ -17,7 +17,14 @@ An episode builds one network for one task: each step appends a pool layer to th
 :class:`SupervisedCompositionEnv` adds what regression and classification share: training tasks from
 a :class:`~reml.core.tasks.TaskDistribution` with K drawn every episode, and the terminal step that
 trains the network on the support examples through the shared harness, scores it on the held-out
-query examples, and rewards ``bounded_reward(query loss)``. Each family's REML (``reml.families.<family>
+query examples, and rewards ``bounded_reward(query loss)``. Two options change how REML learns (the
+thesis's rules stay the defaults): ``pool_update="meta_gradient"`` (Alet et al. 2018, "Modular
+meta-learning") replaces the write-back of the trained layers by one Adam step of the chosen layers on the
+gradient of the query loss after the inner training (first-order by default: the gradient at the adapted
+weights), each pool layer keeping its own Adam moments, stepped only when it is chosen;
+``relative_reward=True`` rewards ``ref / (ref + loss)`` where ``ref`` is the query loss of predicting zero on
+the same task (a sigmoid of log(ref / loss)), so that an easy task and a hard one pay alike for the same
+relative gain. Each family's REML (``reml.families.<family>
 .reml``) is a subclass with its hooks: task encoding, network features, and how layers make a network.
 
 Device: an environment computes on its pool's device (:attr:`CompositionEnv.device`): the task data
@@ -38,11 +45,22 @@ import gymnasium as gym
 import numpy as np
 import torch
 from torch import Tensor
+from torch.func import grad_and_value
 
 from reml.core.harness import Adaptation, Loss, Model, adapt
 from reml.core.nets import Weights
 from reml.core.tasks import TaskDistribution
 from reml.methods.reml.pool import LayerPool
+
+POOL_UPDATES = ("overwrite", "meta_gradient")
+
+
+def relative_reward(loss: float, reference: float) -> float:
+    """``reference / (reference + loss)`` in [0, 1] (= sigmoid(log(reference / loss))): 1/2 for a network
+    as good as the reference, monotone decreasing in ``loss``, 0 for a non-finite loss."""
+    if not math.isfinite(loss) or not reference > 0:
+        return 0.0
+    return reference / (reference + loss)
 
 
 def bounded_reward(loss: float, scale: float) -> float:
@@ -198,9 +216,20 @@ class SupervisedCompositionEnv(CompositionEnv):
         write_back: bool,
         blend: float,
         k_encode: int | None = None,
+        pool_update: str = "overwrite",
+        meta_lr: float = 0.001,
+        first_order: bool = True,
+        relative_reward: bool = False,
     ) -> None:
         if not reward_scale > 0:
             raise ValueError(f"reward_scale must be > 0, got {reward_scale}")
+        if pool_update not in POOL_UPDATES:
+            raise ValueError(f"pool_update must be one of {list(POOL_UPDATES)}, got {pool_update!r}")
+        if not (meta_lr > 0 and math.isfinite(meta_lr)):
+            raise ValueError(f"meta_lr must be finite and > 0, got {meta_lr}")
+        self.pool_update, self.meta_lr, self.first_order = pool_update, meta_lr, first_order
+        self.relative_reward = relative_reward
+        self._moments: dict[tuple[int, str], tuple[Tensor, Tensor, int]] = {}  # meta_gradient: Adam per layer
         self.k_choices = (k_support,) if isinstance(k_support, int) else tuple(k_support)
         if not self.k_choices or min(self.k_choices) < 1:
             raise ValueError(f"k_support must be >= 1, got {k_support}")
@@ -233,16 +262,48 @@ class SupervisedCompositionEnv(CompositionEnv):
         self._task = {"support_x": x.to(self.device), "support_y": y.to(self.device)}
 
     def _finish(self, info: dict[str, Any]) -> float:
-        """Train the finished network on the support examples, score it on the query examples, write back.
-        The query loss is the one value read back to the host (SB3's reward)."""
+        """Train the finished network on the support examples, score it on the query examples, update the
+        pool (write-back or meta-gradient step). The query loss is the one value read back to the host (SB3's
+        reward)."""
         params = self.network_params(self._chosen)
-        trained = adapt(
-            self.model, params, self._task["support_x"], self._task["support_y"], self.adaptation, self.loss
-        )
-        with torch.no_grad():
-            loss = self.loss(self.model(trained, self._task["query_x"]), self._task["query_y"]).item()
+        task = self._task
+
+        def query_loss(p: Weights) -> Tensor:
+            trained = adapt(self.model, p, task["support_x"], task["support_y"], self.adaptation, self.loss,
+                            first_order=self.first_order)  # fmt: skip
+            return self.loss(self.model(trained, task["query_x"]), task["query_y"])
+
         self.pool = self.pool.count_chosen(self._chosen)
-        if self.write_back:
-            self.pool = self.pool.write_back(self._chosen, trained, self.blend)
+        if self.pool_update == "meta_gradient":
+            grads, value = grad_and_value(query_loss)(params)
+            loss = value.item()
+            if self.write_back and math.isfinite(loss):
+                self.pool = self.pool.write_back(self._chosen, self._adam_step(params, grads), 1.0)
+        else:
+            trained = adapt(self.model, params, task["support_x"], task["support_y"], self.adaptation, self.loss)
+            with torch.no_grad():
+                loss = self.loss(self.model(trained, task["query_x"]), task["query_y"]).item()
+            if self.write_back:
+                self.pool = self.pool.write_back(self._chosen, trained, self.blend)
         info["loss"] = loss
+        if self.relative_reward:
+            with torch.no_grad():
+                reference = self.loss(torch.zeros_like(task["query_y"]), task["query_y"]).item()
+            return relative_reward(loss, reference)
         return bounded_reward(loss, self.reward_scale)
+
+    def _adam_step(self, params: Weights, grads: Weights, betas: tuple[float, float] = (0.9, 0.999),
+                   eps: float = 1e-8) -> Weights:  # fmt: skip
+        """One Adam step (Kingma & Ba 2015, bias-corrected) of the chosen layers on ``grads``; each pool
+        layer's moments advance only when it is chosen. Keys are the network's (``"{slot}.{name}"``)."""
+        b1, b2 = betas
+        out = {}
+        for key, value in params.items():
+            slot, name = key.split(".", 1)
+            index = (self._chosen[int(slot)], name)
+            m, v, t = self._moments.get(index, (torch.zeros_like(value), torch.zeros_like(value), 0))
+            g = grads[key].detach()
+            m, v, t = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g**2, t + 1
+            self._moments[index] = (m, v, t)
+            out[key] = value - self.meta_lr * (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + eps)
+        return out

@@ -1,6 +1,8 @@
 """params.yaml validation of the sinusoid sections: every bad value is reported by key, with what is
 allowed, before any compute."""
 
+import math
+
 import pytest
 import yaml
 
@@ -81,7 +83,26 @@ def test_committed_params_are_valid():
             lambda d: d["evaluate_fewshot"].update(reml_reference="reml_ppo"),
             r"^evaluate_fewshot\.reml_reference: 'reml_ppo' must be in evaluate_fewshot\.methods",
         ),
-        (lambda d: d["reml"].update(reward="sparse"), r"^reml\.reward: got 'sparse'; allowed: \['terminal', 'dense'\]"),
+        (
+            lambda d: d["reml"].update(reward="sparse"),
+            r"^reml\.reward: got 'sparse'; allowed: \['terminal', 'dense', 'relative'\]",
+        ),
+        (
+            lambda d: d["reml_variants"]["meta_gradient"].update(meta_lr=math.nan),
+            r"^reml_variants\.meta_gradient\.meta_lr: must be a finite number, got nan",
+        ),
+        (
+            lambda d: d["reml_variants"]["relative"].update(rewrd="relative"),
+            r"^reml_variants\.relative\.rewrd: unknown key",
+        ),
+        (
+            lambda d: d["reml_variants"].update(bounce={"blend": 0.5}),
+            r"^reml_variants: unknown \['bounce'\]; allowed: \['meta_gradient', 'relative', 'sgd_inner'\]",
+        ),
+        (
+            lambda d: d["reml_variants"].pop("relative"),
+            r"^train_reml\.variants: \['relative'\] have no overrides in reml_variants",
+        ),
         (
             lambda d: d["train_reml"]["ppo"].update(batch_size=5000),
             r"^train_reml\.ppo\.batch_size: 5000 exceeds n_steps",

@@ -8,12 +8,14 @@ import zipfile
 
 import pytest
 import torch
+import yaml
 
 from reml.core.harness import Adaptation, score
 from reml.core.io import ArtifactError
 from reml.core.seeding import configure_torch, generator
 from reml.core.tasks import TaskSet
-from reml.families.sinusoid.config import RemlConfig
+from reml.families.sinusoid import reml
+from reml.families.sinusoid.config import RemlConfig, parse
 from reml.families.sinusoid.reml import RegressionComposer, load_composer, make_env, save_composer
 from reml.families.sinusoid.tasks import SinusoidDistribution
 from reml.methods.config import REML_AGENTS, PoolConfig, PpoConfig
@@ -34,7 +36,10 @@ CFG = RemlConfig(
     reward="terminal",
     reward_scale=1.0,
     write_back=True,
+    pool_update="overwrite",
     blend=1.0,
+    meta_lr=1e-3,
+    first_order=True,
 )
 PPO_CFG = PpoConfig(learning_rate=3e-4, clip_range=0.2, n_steps=40, batch_size=20, n_epochs=2, gamma=0.99, ent_coef=0.0)
 
@@ -167,3 +172,23 @@ def test_saved_agent_is_byte_identical_across_processes(tmp_path):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     with zipfile.ZipFile(tmp_path / "a" / "policy.zip") as z:
         assert b" at 0x" not in z.read("data")
+
+
+@pytest.mark.parametrize("variant", ["meta_gradient", "relative", "sgd_inner"])
+def test_each_variant_trains_from_params_saves_and_loads_under_its_name(variant, tmp_path):
+    """A REML variant of params.yaml trains through the stage's code, and loads back as its own row."""
+    data = yaml.safe_load((REPO / "params.yaml").read_text())
+    data["train_reml"].update(timesteps=100, checkpoint_every=50, log_every=50)
+    data["train_reml"]["ppo"].update(n_steps=50, batch_size=25)
+    data["train_maml"]["maml_matched"]["iterations"] = data["train_pretrained_matched"]["iterations"] = 20
+    data["adaptation"]["lr_grid"] = [0.01]  # step-size tuning is not what this test is about
+    params = parse(data)
+    val = SinusoidDistribution().sample(6, 20, 10, generator(0, "variant-test"))
+    rows = reml.train(params, "reml_maskable", "support", variant, 0, val, tmp_path, device=CPU)
+    assert rows and all(math.isfinite(r["built_loss"]) for r in rows)
+    composer = load_composer(tmp_path, SinusoidDistribution(), "train_reml", device=CPU)
+    assert composer.method == f"reml_maskable_{variant}"
+    expected = params.reml_variants[variant]
+    assert composer.env.pool_update == expected.pool_update and composer.env.adaptation.optimizer == (
+        expected.inner_optimizer)  # fmt: skip
+    assert set(composer.info["ablations"]) == {"reml_random", "reml_fixed"}

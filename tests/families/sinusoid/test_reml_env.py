@@ -10,7 +10,7 @@ from stable_baselines3.common.env_checker import check_env
 from reml.core.seeding import generator
 from reml.families.sinusoid.reml import RegressionCompositionEnv
 from reml.families.sinusoid.tasks import SinusoidDistribution
-from reml.methods.reml.env import bounded_reward
+from reml.methods.reml.env import bounded_reward, relative_reward
 from reml.methods.reml.pool import linear_pool
 
 
@@ -149,3 +149,31 @@ def test_oracle_encoding_needs_the_task_parameters_to_compose():
         env.reset(options={"support": (task.support_x[0], task.support_y[0])})
     obs, _ = env.reset(options={"support": (task.support_x[0], task.support_y[0]), "task_params": task.task_params[0]})
     assert obs[:2].tolist() == pytest.approx(task.task_params[0].tolist())
+
+
+def test_the_meta_gradient_update_moves_only_the_chosen_layers_down_the_query_loss():
+    env = make_env(pool_update="meta_gradient", inner_optimizer="sgd", inner_lr=0.01, inner_steps=1, meta_lr=1e-3)
+    before = env.pool
+    layers = [0, 2, 3, 4, 7]
+    _, _, info = run_episode(env, layers, seed=3)
+    task = dict(env._task)
+    changed = [i for i in range(before.size) if not torch.equal(before.layer(i)["weight"], env.pool.layer(i)["weight"])]
+    assert changed == layers  # every chosen layer took a step, no other moved
+    assert env.pool.trained[layers].tolist() == [1] * 5 and int(env.pool.trained.sum()) == 5
+    # the step lowered the same task's post-adaptation query loss (a small Adam step along its gradient)
+    rerun = make_env(pool_update="meta_gradient", inner_optimizer="sgd", inner_lr=0.01, inner_steps=1, meta_lr=1e-3)
+    rerun.pool = env.pool
+    rerun._chosen, rerun._task = list(layers), task
+    again = {}
+    rerun._finish(again)
+    assert again["loss"] < info["loss"]
+
+
+def test_relative_reward_is_task_relative_bounded_and_monotone():
+    assert relative_reward(1.0, 1.0) == 0.5  # as good as predicting zero
+    assert relative_reward(0.1, 4.0) == relative_reward(0.025, 1.0)  # the same relative gain pays the same
+    assert relative_reward(math.inf, 1.0) == 0.0 and 0 < relative_reward(100.0, 1.0) < relative_reward(1.0, 1.0)
+    env = make_env(reward="relative")
+    _, reward, info = run_episode(env, [0, 2, 3, 4, 7], seed=4)
+    reference = float((env._task["query_y"] ** 2).mean())
+    assert reward == pytest.approx(reference / (reference + info["loss"]))

@@ -50,6 +50,7 @@ from reml.families.sinusoid.config import (
     ORACLE_METHODS,
     REML_ABLATIONS,
     REML_METHODS,
+    SINGLE_RUN,
     SinusoidParams,
     reml_run,
     split_reml_method,
@@ -237,6 +238,8 @@ def producing_stage(run: str) -> str:
     """The DVC stage that writes one run (``<method>-<replicate>``): a matrix item of train_maml,
     train_scratch, train_pretrained or train_oracle."""
     method, _, replicate = run.rpartition("-")
+    if method in SINGLE_RUN:
+        return f"train_meta_once@{method}"
     if method in META_VARIANTS:
         return f"train_maml@{run}"
     if method in ("scratch", "scratch_deep"):
@@ -260,7 +263,7 @@ def load_runs(
             load_checkpoint(
                 models_dir / f"{method}-{r}.safetensors", producing_stage(f"{method}-{r}"), method, device=device
             )  # fmt: skip
-            for r in params.replicates
+            for r in params.runs(method)
         ]
     if method not in cache:
         agent, encoding, variant = split_reml_method(method)

@@ -137,7 +137,7 @@ def _tally(paired: dict, other: str, steps: Sequence[int]) -> str:
             counts[next((w for w in ("lower", "level", "higher") if f"({w})" in word), "not comparable")] += 1
     total = sum(counts.values())
     shown = ", ".join(f"{w} in {n}" for w, n in counts.items() if n)
-    return f"{other}: {shown} of {total} cells"
+    return f"against {other}: {shown} of {total} cells"
 
 
 def research_question_1(scores: dict, paired: dict, params: SinusoidParams, long_curves: pd.DataFrame) -> str:
@@ -152,15 +152,15 @@ def research_question_1(scores: dict, paired: dict, params: SinusoidParams, long
     for question, others in (
         ("Does the agent beat composing from its own pool at random, or one fixed network?",
          ("reml_random", "reml_fixed")),
-        ("REML against MAML and pretrained at REML's budget", ("maml_matched", "pretrained_matched")),
-        ("REML against the baselines at their own budgets", ("maml", "pretrained", "scratch", "scratch_deep")),
-        ("The other REML rows (variants, agents, encodings; higher here means that row's MSE is lower)",
+        ("How does REML stand against MAML and pretrained at REML's budget?", ("maml_matched", "pretrained_matched")),
+        ("And against the baselines at their own budgets?", ("maml", "pretrained", "scratch", "scratch_deep")),
+        ("Do the other REML rows (variants, agents, encodings) do better? (higher: that row's MSE is lower)",
          tuple(m for m in paired if m in REML_METHODS)),
     ):  # fmt: skip
         present = [o for o in others if o in paired]
         if present:
-            lines.append(f"- {question} {reference}'s query MSE is " + "; ".join(_tally(paired, o, steps)
-                                                                                 for o in present) + ".")  # fmt: skip
+            tallies = "; ".join(_tally(paired, o, steps) for o in present)
+            lines.append(f"- {question} {reference}'s query MSE, over K × steps: {tallies}.")
     long = params.evaluate_fewshot.long_finetune
     if f"{reference}_k{long.k}" in long_curves:
         row = long_curves[long_curves.step == long.steps].iloc[0]

@@ -62,5 +62,5 @@ def test_paired_verdicts_need_a_ci_that_excludes_zero_and_finite_values():
     assert "| reml_random | 3,000 (15,000 env steps) | 10 | -0.500 ± 0.100 (lower) | +0.050 ± 0.100 (level) |" in table
     assert "| maml | 375,000 | 10 | not comparable (diverged on some task) | +1.000 ± 0.200 (higher) |" in table
     text = research_question_1({}, paired, params, pd.DataFrame({"step": [0]}))
-    assert "reml_random: lower in 3, level in 6 of 9 cells" in text
-    assert "maml: higher in 6, not comparable in 3 of 9 cells" in text
+    assert "against reml_random: lower in 3, level in 6 of 9 cells" in text
+    assert "against maml: higher in 6, not comparable in 3 of 9 cells" in text

@@ -7,7 +7,7 @@ import pandas as pd
 
 from reml.core import stage
 from reml.core.figures import save_png
-from reml.core.io import ArtifactError, require_file, write_text
+from reml.core.io import require_file, write_text
 from reml.core.plots import long_table
 from reml.families.sinusoid import config
 from reml.families.sinusoid.evaluate import producing_stage
@@ -22,9 +22,12 @@ def logs(paths: list[str]) -> dict[str, pd.DataFrame]:
 
 
 def run(args, params: config.SinusoidParams) -> None:
-    reml_logs = {p.stem: pd.read_csv(p) for p in sorted(Path(args.reml_logs_dir).glob("*.csv"))}
-    if not reml_logs:
-        raise ArtifactError(f"{args.reml_logs_dir}: no REML training curves; rerun `dvc repro train_reml`")
+    # the runs train_reml makes with these params, never whatever else lies in the directory (older runs)
+    cfg = params.train_reml
+    runs = [config.reml_run(a, e, v, r) for a in cfg.agents for e in cfg.encodings for v in cfg.variants
+            for r in params.replicates]  # fmt: skip
+    reml_logs = {run: pd.read_csv(require_file(Path(args.reml_logs_dir) / f"{run}.csv", f"train_reml@{run}"))
+                 for run in runs}  # fmt: skip
     curves = pd.read_csv(require_file(args.curves, "evaluate_fewshot"))
     long_curves = pd.read_csv(require_file(args.long_curves, "evaluate_fewshot"))
     figures = report_figures(

@@ -103,6 +103,16 @@ def diverged_handle(label: str = "diverged (inf, NaN or 10x no adaptation)") -> 
                   label=label)  # fmt: skip
 
 
+def bottom_legend(fig: plt.Figure, handles: Sequence, entry_width: float = 2.9) -> None:
+    """A legend under the panels with as many columns as the figure's width holds (``entry_width`` inches
+    an entry, enough for the longest method name), and the panels laid out above it, so that no entry is
+    cut at the figure's edge."""
+    ncol = max(1, min(len(handles), int(fig.get_figwidth() // entry_width)))
+    rows = -(-len(handles) // ncol)
+    fig.legend(handles=handles, loc="lower center", ncol=ncol, frameon=False, fontsize="small")
+    fig.tight_layout(rect=(0, min(0.5, (0.24 * rows + 0.1) / fig.get_figheight()), 1, 1))
+
+
 def thousands(ax: plt.Axes, bins: int = 5) -> None:
     """At most ``bins`` x ticks, labelled 5k, 10k, ... (long step counts otherwise collide)."""
     ax.xaxis.set_major_locator(MaxNLocator(bins, integer=True))

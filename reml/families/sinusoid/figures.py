@@ -12,6 +12,7 @@ from matplotlib.lines import Line2D
 
 from reml.core.figures import (
     DIVERGED_MARKER,
+    bottom_legend,
     diverged_handle,
     line_style,
     log_limits,
@@ -111,9 +112,7 @@ def example_fits(examples: pd.DataFrame, k: int, steps: Sequence[int], methods: 
     handles += [Line2D([], [], color="grey", linestyle=styles[s], label=f"after {s} step{'s' if s != 1 else ''}")
                 for s in steps]  # fmt: skip
     handles += [Line2D([], [], color=colors[m], linewidth=2.5, label=m) for _, group in groups for m in group]
-    ncol = min(len(handles), 6)
-    fig.legend(handles=handles, loc="lower center", ncol=ncol, frameon=False, fontsize="small")
-    fig.tight_layout(rect=(0, 0.035 * -(-len(handles) // ncol) + 0.01, 1, 1))
+    bottom_legend(fig, handles)
     return fig
 
 
@@ -199,13 +198,11 @@ def unrelated_tasks(unrelated: dict, k: int, step: int) -> plt.Figure:
     ax.set_xticks(range(len(families)), [f.replace("_", "\n") for f in families])
     ax.set_yscale("log")
     ax.set_ylim(bottom, top)
-    ax.set_ylabel(f"query MSE after {step} steps (K = {k}, log)")
+    ax.set_ylabel(f"query MSE after {step} steps (log)")  # K: in the caption
     handles, _ = ax.get_legend_handles_labels()
     if any_diverged:
         handles.append(diverged_handle("diverged on some task (hatched)"))
-    ncol = min(len(handles), 5)
-    fig.legend(handles=handles, loc="lower center", ncol=ncol, frameon=False, fontsize="small")
-    fig.tight_layout(rect=(0, 0.05 * -(-len(handles) // ncol), 1, 1))
+    bottom_legend(fig, handles)
     return fig
 
 

@@ -69,8 +69,9 @@ if not torch.cuda.is_available():  # where there is a GPU, cuda is a valid choic
     CASES.append(("evaluate_rl.py", ["models_dir", "scores_out", "headline_dir", "curves_out", "methods_out"],
                   "compute.device", "cuda", "compute.device: cuda was asked for but"))  # fmt: skip
 MATRIX_ITEMS = {
-    "train_maml_trpo.py": ["--family", "navigation2d"],
-    "train_rl_ppo.py": ["--method", "oracle", "--family", "navigation2d"],
+    "train_maml_trpo.py": ["--method", "maml_trpo", "--family", "navigation2d", "--replicate", "0"],
+    "train_rl_ppo.py": ["--method", "oracle", "--family", "navigation2d", "--replicate", "0"],
+    "train_pretrained_classifier.py": ["--method", "pretrained", "--replicate", "0"],
     "train_reml.py": ["--agent", "reml_maskable", "--encoding", "support", "--variant", "thesis", "--seed", "0"],
 }
 

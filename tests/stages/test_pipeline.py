@@ -148,25 +148,32 @@ def test_tiny_profile_end_to_end(tmp_path):
     assert set(classification["glyphs"]) == {
         "scratch",
         "pretrained",
+        "pretrained_matched",
         "maml",
+        "maml_matched",
         "fomaml",
         "reptile",
-        "reml_ppo",
-        "reml_lstm",
+        "reml_maskable",
+        "reml_random",
+        "reml_fixed",
     }
-    for by_setting in classification["glyphs"].values():
+    for method, by_setting in classification["glyphs"].items():
         assert set(by_setting) == {"5w1s", "5w5s"}
+        stats = ("acc", "ci95", "diverged", "median") + (() if method in ("fomaml", "reptile") else ("sd_seeds",))
         for leaves in by_setting.values():
-            assert set(leaves) == {f"{m}_step{s}" for m in ("acc", "ci95") for s in (0, 1, 2)}
+            assert set(leaves) == {f"{m}_step{s}" for m in stats for s in (0, 1, 2)} | {"n_runs"}
             assert all(0 <= leaves[f"acc_step{s}"] <= 1 for s in (0, 1, 2))
     assert (reports / "figures" / "classification" / "accuracy.png").stat().st_size > 1000
     rl = json.loads((reports / "scores" / "rl.json").read_text())
     assert set(rl) == {"navigation2d", "cheetah_dir"}
     for by_method in rl.values():
-        assert set(by_method) == {"scratch", "pretrained", "oracle", "maml_trpo", "reml_maskable"}
-        for leaves in by_method.values():
-            assert set(leaves) == {f"{m}_step{s}" for m in ("return", "ci95") for s in range(4)}
-            assert all(math.isfinite(v) for v in leaves.values())
+        assert set(by_method) == {"scratch", "pretrained", "pretrained_matched", "oracle", "maml_trpo",
+                                  "maml_trpo_matched", "reml_maskable", "reml_random", "reml_fixed"}  # fmt: skip
+        for method, leaves in by_method.items():
+            runs = 2 if method.startswith("reml") else 1  # tiny: rl.replicates [0, 1], baseline_replicates [0]
+            stats = ("return", "ci95") + (("sd_seeds",) if runs > 1 else ())
+            assert set(leaves) == {f"{m}_step{s}" for m in stats for s in range(4)} | {"n_runs"}, method
+            assert leaves["n_runs"] == runs and all(math.isfinite(v) for v in leaves.values()), method
     # Headline metrics: one file per setting, one number per method, the ones `dvc metrics show` prints.
     headline = {p.relative_to(reports / "metrics").as_posix(): json.loads(p.read_text())
                 for p in sorted((reports / "metrics").rglob("*.json"))}  # fmt: skip
@@ -203,7 +210,7 @@ def test_tiny_profile_end_to_end(tmp_path):
     assert list(rl_curves.step) == [0, 1, 2, 3] and rl_curves.notna().all().all()
     assert (reports / "figures" / "rl" / "returns.png").stat().st_size > 1000
     report = (reports / "report.md").read_text()
-    assert "## Few-shot classification" in report and "#### 5-way 5-shot" in report and "| reml_lstm |" in report
+    assert "## Few-shot classification" in report and "#### 5-way 5-shot" in report and "| reml_fixed | 2 |" in report
     assert "Profile: **tiny**" in report and "#### K = 20" in report and "figures/sinusoid/curves.png" in report
     assert "### RQ1" in report and "### RQ3" in report and "| reml_maskable |" in report
     assert "## Meta-RL" in report and "#### cheetah_dir" in report and "| maml_trpo |" in report
@@ -221,8 +228,8 @@ def test_tiny_profile_end_to_end(tmp_path):
 
     # kill -9 in the middle of a stage, then `dvc repro`: dvc.lock, every output and git status as before.
     before = snapshot(repo)
-    stray = repo / "models" / "sinusoid" / "reml" / ".reml_ppo-support-0.partial"
-    kill_when_exists(["repro", "--force", "--single-item", "train_reml@reml_ppo-support-0"], repo, stray)
+    stray = repo / "models" / "sinusoid" / "reml" / ".reml_ppo-support-thesis-0.partial"
+    kill_when_exists(["repro", "--force", "--single-item", "train_reml@reml_ppo-support-thesis-0"], repo, stray)
     assert stray.is_dir()  # SIGKILL leaves it: no `finally` runs
     after = dvc("repro", cwd=repo)
     assert after.returncode == 0, after.stdout + after.stderr
@@ -253,5 +260,6 @@ def kill_when_exists(args, repo, marker, timeout=300):
             assert time.monotonic() < deadline, f"{marker} did not appear in {timeout} s"
             time.sleep(0.02)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()

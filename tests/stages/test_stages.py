@@ -96,8 +96,8 @@ def test_train_reml_rejects_an_unknown_agent_before_training(tmp_path):
 
 
 def test_a_matrix_item_outside_the_params_is_named(tmp_path):
-    proc = run_stage("train_maml_trpo.py", "--family", "hopper", "--out", str(tmp_path / "p.safetensors"),
-                     "--log-out", str(tmp_path / "log.csv"))  # fmt: skip
+    proc = run_stage("train_maml_trpo.py", "--method", "maml_trpo", "--family", "hopper", "--replicate", "0",
+                     "--out", str(tmp_path / "p.safetensors"), "--log-out", str(tmp_path / "log.csv"))  # fmt: skip
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "rl.run: --family 'hopper' is not one of ['navigation2d', 'cheetah_dir', 'cheetah_vel']" in proc.stderr
     assert list(tmp_path.iterdir()) == []

@@ -14,6 +14,8 @@ episodes are drawn on the CPU from CPU generators (the class pools stay there) a
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from reml.core.config import to_dict
@@ -55,22 +57,37 @@ def train_classifier(
 
 
 def pretrained(
-    cfg: ClassificationConfig, train: ClassPool, *, device: torch.device
+    cfg: ClassificationConfig,
+    train: ClassPool,
+    method: str = "pretrained",
+    replicate: int = 0,
+    *,
+    device: torch.device,
 ) -> tuple[ClassifierCheckpoint, TrainingLog]:
-    """The ``pretrained`` classifier over every meta-train class (one for all settings), trained on ``device``."""
-    p = cfg.pretrained
+    """The ``pretrained`` (or ``pretrained_matched``: REML's number of labelled images) classifier over
+    every meta-train class (one for all settings), trained on ``device`` with its section's seed + ``replicate``."""
+    p = dataclasses.replace(getattr(cfg, method), seed=getattr(cfg, method).seed + replicate)
     model = cfg.network(train.n_classes)
     rng = generator(p.seed, "cls/pretrained")
     trained, log = train_classifier(model, train, p.iterations, p.batch_size, p.lr, rng, device=device)
-    return ClassifierCheckpoint("pretrained", train.n_classes, trained, {}, to_dict(p)), log
+    return ClassifierCheckpoint(method, train.n_classes, trained, {}, to_dict(p)), log
 
 
 def meta_learner(
-    cfg: ClassificationConfig, method: str, ways: int, shots: int, train: ClassPool, *, device: torch.device
+    cfg: ClassificationConfig,
+    method: str,
+    ways: int,
+    shots: int,
+    train: ClassPool,
+    replicate: int = 0,
+    *,
+    device: torch.device,
 ) -> tuple[ClassifierCheckpoint, TrainingLog]:
-    """``maml``, ``fomaml`` or ``reptile`` meta-trained on ``device`` on N-way K-shot episodes of the
-    meta-train split (drawn on the CPU, moved per meta-batch)."""
+    """``maml``, ``fomaml``, ``reptile`` or ``maml_matched`` (MAML at REML's number of episodes)
+    meta-trained on ``device`` on N-way K-shot episodes of the meta-train split (drawn on the CPU, moved
+    per meta-batch), with its section's seed + ``replicate``."""
     m = cfg.meta_learner(method, ways)
+    m = dataclasses.replace(m, seed=m.seed + replicate)
     rng = generator(m.seed, f"cls/{method}/{ways}w{shots}s")
     batches = MetaBatches(EpisodeDistribution(train, ways), m.meta_batch, shots, cfg.n_query, rng)
     model = cfg.network(ways)

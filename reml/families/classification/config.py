@@ -27,6 +27,11 @@ from reml.methods.config import META_LEARNERS, REML_AGENTS, MamlConfig, PpoConfi
 
 DATASETS = ("glyphs", "omniglot", "miniimagenet")
 METHODS = ("scratch", "pretrained", *META_LEARNERS, *REML_AGENTS)
+# Methods trained (or, for scratch, drawn) once per replicate of ``classification.replicates``; fomaml and
+# reptile run once (replicate 0), and REML's ablations live on the reference agent's pools.
+REPLICATED = ("scratch", "pretrained", "pretrained_matched", "maml", "maml_matched")
+SINGLE_RUN = ("fomaml", "reptile")
+MATCHED = ("pretrained_matched", "maml_matched")  # at REML's training budget (``matched_budget``)
 MLP_HIDDEN = (256, 128, 64, 64)  # Finn et al.'s fully connected variant
 
 
@@ -113,9 +118,11 @@ class BlockPoolConfig:
 
 @dataclass(frozen=True)
 class RemlClassificationConfig:
-    """REML composing conv nets (reml/families/classification/reml.py), one agent per N."""
+    """REML composing conv nets (reml/families/classification/reml.py), one agent per N and replicate.
+    ``reference``: the agent the research question and the ablations are about (fixed before testing)."""
 
     agents: tuple[str, ...]
+    reference: str
     seed: int
     timesteps: int
     pool: BlockPoolConfig
@@ -127,6 +134,11 @@ class RemlClassificationConfig:
     def __post_init__(self) -> None:
         if self.agents:  # none: classification runs without REML
             check_choices("agents", self.agents, REML_AGENTS)
+            require(
+                self.reference in self.agents,
+                "reference",
+                f"must be one of reml.agents {list(self.agents)}, got {self.reference!r}",
+            )
         check_seed("seed", self.seed)
         check_positive(self, "timesteps", "inner_steps")
         check_rate("inner_lr", self.inner_lr)
@@ -148,8 +160,11 @@ class ClassificationConfig:
     model: Literal["conv", "mlp"]
     filters: int
     evaluate: EvaluateConfig
+    replicates: tuple[int, ...]
     pretrained: PretrainedConfig
+    pretrained_matched: PretrainedConfig
     maml: MamlConfig
+    maml_matched: MamlConfig
     fomaml: MamlConfig
     many_way: ManyWayConfig
     reptile: ReptileConfig
@@ -169,6 +184,11 @@ class ClassificationConfig:
         require(min(self.ways) >= 2, "ways", f"N-way needs N >= 2, got {list(self.ways)}")
         check_positive(self, "n_query", "filters")
         require(
+            bool(self.replicates) and list(self.replicates) == list(range(len(self.replicates))),
+            "replicates",
+            f"must be 0, 1, ..., R-1 (run r trains with its section's seed + r), got {list(self.replicates)}",
+        )
+        require(
             self.dataset != "glyphs" or max(self.shots) + self.n_query <= self.glyphs.instances,
             "shots",
             f"K + n_query = {max(self.shots) + self.n_query} exceeds glyphs.instances = {self.glyphs.instances}",
@@ -186,6 +206,58 @@ class ClassificationConfig:
                 f"a conv net has {hidden} hidden blocks and they must be distinct: need >= {hidden}, "
                 f"got {self.reml.pool.n_hidden}",
             )
+
+        if self.reml.agents:
+            self._check_matched()
+
+    @property
+    def reml_episodes(self) -> int:
+        """Episodes (composed-and-trained networks) one REML run trains on: one per ``depth + 2`` timesteps."""
+        return self.reml.timesteps // (ConvNet.n_blocks + 1)
+
+    def _check_matched(self) -> None:
+        """maml_matched meta-trains on as many episodes as REML composes networks; pretrained_matched takes
+        one Adam step per REML episode (its batch_size, 40 in the profiles, is a 5-way episode's labelled
+        images at mean K 3 + 5 query)."""
+        slots = ConvNet.n_blocks + 1
+        require(
+            self.reml.timesteps % slots == 0,
+            "reml.timesteps",
+            f"must be a multiple of {slots} (one composed network per {slots} timesteps), got {self.reml.timesteps}",
+        )
+        m = self.maml_matched
+        require(
+            m.iterations * m.meta_batch == self.reml_episodes,
+            "maml_matched.iterations",
+            f"iterations x meta_batch = {m.iterations} x {m.meta_batch} = {m.iterations * m.meta_batch} episodes, "
+            f"but REML trains on reml.timesteps / {slots} = {self.reml_episodes}: they must match",
+        )
+        p = self.pretrained_matched
+        require(
+            p.iterations == self.reml_episodes,
+            "pretrained_matched.iterations",
+            f"must be one Adam step per REML training episode, reml.timesteps / {slots} = {self.reml_episodes}, "
+            f"got {p.iterations}",
+        )
+
+    def runs(self, method: str) -> tuple[int, ...]:
+        """The replicates a method is trained (or drawn) for."""
+        return (0,) if method in SINGLE_RUN else self.replicates
+
+    def budget(self, method: str, n_way: int, k_shot: int) -> dict[str, int]:
+        """What one run of ``method`` trained on for the N-way K-shot setting: episodes and labelled images."""
+        if method == "scratch":
+            return {"episodes": 0, "images": 0}
+        if method in ("pretrained", "pretrained_matched"):
+            p = getattr(self, method)
+            return {"episodes": 0, "images": p.iterations * p.batch_size}
+        if method in (*META_LEARNERS, "maml_matched"):
+            m = self.meta_learner(method, n_way)
+            episodes = m.iterations * m.meta_batch
+            return {"episodes": episodes, "images": episodes * n_way * (k_shot + self.n_query)}
+        # REML and its ablations (the same pools): one episode per composed network, K drawn from shots
+        mean_k = sum(self.shots) / len(self.shots)
+        return {"episodes": self.reml_episodes, "images": round(self.reml_episodes * n_way * (mean_k + self.n_query))}
 
     @property
     def in_channels(self) -> int:

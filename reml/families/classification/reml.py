@@ -28,6 +28,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -50,7 +51,16 @@ from reml.families.classification.tasks import (
     tune_episodes,
 )
 from reml.methods.config import PpoConfig
-from reml.methods.reml.agents import Composer, TrainingCurve, load_agent_file, make_agent, restore_agent, save_agent
+from reml.methods.reml.ablations import ABLATIONS, most_chosen, random_compositions
+from reml.methods.reml.agents import (
+    Composer,
+    TrainingCurve,
+    compose_layers,
+    load_agent_file,
+    make_agent,
+    restore_agent,
+    save_agent,
+)
 from reml.methods.reml.env import SupervisedCompositionEnv
 from reml.methods.reml.pool import LayerPool, load_pool, save_pool, stacked_pool
 
@@ -138,6 +148,7 @@ class ClassificationComposer(Composer):
     step_sizes: dict[int, float] = field(default_factory=dict)
     invalid_rates: dict[int, float] = field(default_factory=dict)  # K -> remapped choices when last composed
     distinct_networks: dict[int, int] = field(default_factory=dict)  # K -> different compositions then
+    info: dict[str, Any] = field(default_factory=dict)  # what training recorded (seed, ablations)
 
     @property
     def net(self) -> ConvNet:
@@ -157,6 +168,80 @@ class ClassificationComposer(Composer):
         """Scored on the composer's device (``episodes`` are moved there)."""
         episodes = episodes.to(self.env.device)
         return score_episodes(self.net, self.initial_params(episodes), episodes, adaptation, per_task=True)
+
+    def compositions(self, episodes: TaskSet) -> list[list[int]]:
+        """The layers the agent chooses for each episode (from its support images)."""
+        return self.compose(
+            {"support": (episodes.support_x[i], episodes.support_y[i])} for i in range(len(episodes))
+        ).layers
+
+
+@dataclass
+class AblationComposer(ClassificationComposer):
+    """``reml_random`` or ``reml_fixed`` (:mod:`reml.methods.reml.ablations`) on a trained agent's pool,
+    scored like the agent: the same pool and network, only the choice of blocks differs. ``reml_random``
+    draws episode i's composition from ``generator(seed, "cls/reml_random/<stream>")`` (never a function of
+    the episode); ``reml_fixed`` gives every episode ``layers``."""
+
+    seed: int = 0
+    stream: str = "test"  # "val" while tuning, "test" when scored
+    layers: tuple[int, ...] = ()
+
+    def initial_params(self, episodes: TaskSet) -> Weights:
+        """Stacked per-episode networks; reads nothing of the episodes but their number."""
+        if self.agent == "reml_fixed":
+            chosen = [list(self.layers)] * len(episodes)
+        else:
+            rng = generator(self.seed, f"cls/reml_random/{self.stream}")
+            chosen = random_compositions(self.env.pool, self.env.n_slots, len(episodes), rng)
+        return compose_layers(self.env, chosen).params
+
+
+def tune_ablations(
+    composer: ClassificationComposer,
+    cfg: ClassificationConfig,
+    val: ClassPool,
+    ways: int,
+    seed: int,
+    device: torch.device,
+) -> dict[str, Any]:
+    """The ablations' metadata: ``reml_fixed``'s composition (the agent's most frequent on the validation
+    episodes, over every K) and both ablations' step sizes per K, tuned on the validation episodes."""
+    val_eps = {k: fixed_episodes(val, cfg, ways, k, cfg.evaluate.n_val, "val").to(device) for k in cfg.shots}
+    layers = [chosen for k in cfg.shots for chosen in composer.compositions(val_eps[k])]
+    fixed = most_chosen(layers)
+    out: dict[str, Any] = {"reml_fixed": {"layers": fixed, "val_share": round(layers.count(fixed) / len(layers), 4)}}
+    for method in ABLATIONS:
+        ablation = AblationComposer(method, None, composer.env, seed=seed, stream="val", layers=tuple(fixed))
+        step_sizes, tuning = {}, {}
+        for k, episodes in val_eps.items():
+            step_sizes[str(k)], tuning[f"k{k}"] = tune_episodes(
+                composer.net,
+                ablation.initial_params(episodes),
+                episodes,
+                cfg.evaluate.steps,
+                cfg.evaluate.lr_grid,
+                per_task=True,
+            )
+        out.setdefault(method, {}).update(step_sizes=step_sizes, tuning=tuning)
+        print(f"{method}: step sizes {step_sizes}")
+    return out
+
+
+def ablations(composer: ClassificationComposer, info: dict[str, Any]) -> list[AblationComposer]:
+    """``reml_random`` and ``reml_fixed`` on ``composer``'s pool, with the step sizes tuned at training."""
+    meta, seed = info["ablations"], int(info["seed"])
+    return [
+        AblationComposer(
+            method,
+            None,
+            composer.env,
+            {int(k): float(v) for k, v in meta[method]["step_sizes"].items()},
+            seed=seed,
+            layers=tuple(meta["reml_fixed"]["layers"]),
+        )
+        for method in ABLATIONS
+    ]
 
 
 def _env(pool: LayerPool, net: ConvNet, cfg: ClassificationConfig, n_way: int, write_back: bool) -> ConvCompositionEnv:
@@ -178,22 +263,25 @@ def train(
     train_split: ClassPool,
     val: ClassPool,
     directory: Path,
+    replicate: int = 0,
     *,
     device: torch.device,
 ) -> list[dict[str, float]]:
     """Train one REML agent to compose conv nets for N-way episodes (``train_reml_classifier``) on
     ``device``, then tune its test-time step size per K on validation episodes; the agent and its pool go
-    to ``directory``. Training K is drawn from ``classification.shots`` every episode. Returns the
-    training curve."""
+    to ``directory``. Training K is drawn from ``classification.shots`` every episode; the seed is
+    ``reml.seed + replicate``. The reference agent also gets its ablations (``tune_ablations``). Returns
+    the training curve."""
     cfg, ppo = params.classification, params.reml_ppo
     r = cfg.reml
+    seed = r.seed + replicate
     net = cfg.network(ways)
     pool = block_pool(net, r.pool.n_input, r.pool.n_hidden, r.pool.n_output,
-                      generator(r.seed, f"cls/reml/{agent}/{ways}w/pool")).to(device)  # fmt: skip
+                      generator(seed, f"cls/reml/{agent}/{ways}w/pool")).to(device)  # fmt: skip
     env = ConvCompositionEnv(pool, net, EpisodeDistribution(train_split, ways), cfg.shots, cfg.n_query, r.inner_lr,
                              r.inner_steps, r.reward_scale, write_back=True, blend=r.blend)  # fmt: skip
-    env.reset(seed=r.seed)
-    algorithm = make_agent(agent, env, ppo, r.seed)
+    env.reset(seed=seed)
+    algorithm = make_agent(agent, env, ppo, seed)
     curve = TrainingCurve(log_every=max(r.timesteps // 30, 1))
     algorithm.learn(total_timesteps=r.timesteps, callback=curve, progress_bar=sys.stdout.isatty())
     algorithm.policy.set_training_mode(False)
@@ -210,8 +298,10 @@ def train(
         "classification": to_dict(cfg),
         "ppo": to_dict(ppo),
         "step_sizes": {str(k): v for k, v in sorted(step_sizes.items())},
-        "info": {"tuning": tuning},
+        "info": {"tuning": tuning, "seed": seed},
     }
+    if agent == r.reference:
+        meta["info"]["ablations"] = tune_ablations(composer, cfg, val, ways, seed, device)
     save_agent(directory, algorithm, meta)
     save_pool(directory / "pool.safetensors", composer.env.pool, {"net": _net_meta(net)})
     return curve.rows
@@ -232,6 +322,7 @@ def load_composer(directory: str | Path, made_by: str, *, device: torch.device) 
         env = _env(pool, net, cfg, int(meta["n_way"]), write_back=False)
         ppo = from_dict(PpoConfig, meta["ppo"], "ppo")
         step_sizes = {int(k): float(v) for k, v in meta["step_sizes"].items()}
+        info = meta.get("info", {})
     check_step_sizes(path, step_sizes)
     algorithm = restore_agent(meta["agent"], env, ppo, state, path, made_by)
-    return ClassificationComposer(meta["agent"], algorithm, env, step_sizes)
+    return ClassificationComposer(meta["agent"], algorithm, env, step_sizes, info=info)

@@ -139,21 +139,22 @@ def train_ppo(
 
 
 def train(
-    cfg: RLConfig, method: str, family_name: str, *, device: torch.device
+    cfg: RLConfig, method: str, family_name: str, *, device: torch.device, replicate: int = 0
 ) -> tuple[PolicyCheckpoint, EpisodeReturnLog]:
     """``pretrained`` or ``oracle`` on one family (``train_rl_ppo``) on ``device``: SB3 PPO on tasks drawn
     from the whole distribution (a fresh one every episode, from the method's own stream, never the test
     tasks'), the oracle with the task parameters in its observation."""
-    family, budget, p = rl_family(family_name), cfg.family(family_name), cfg.ppo
+    family, p = rl_family(family_name), cfg.ppo
     probe = family.make_env()
-    with_task = method == "oracle"
+    with_task, seed = method == "oracle", p.seed + replicate
+    timesteps = cfg.ppo_timesteps(method, family_name, family.horizon)  # pretrained_matched: REML's tasks
     obs_dim = probe.observation_space.shape[0] + (len(family.param_names) if with_task else 0)
     policy = GaussianPolicy(obs_dim, probe.action_space.shape[0])
-    tasks = generator(p.seed, f"rl/{family_name}/{method}")
-    trained, log = train_ppo(family, policy, tasks, with_task, budget.ppo_timesteps, cfg.gamma, p.n_steps,
-                             p.batch_size, p.n_epochs, p.learning_rate, p.seed,
+    tasks = generator(seed, f"rl/{family_name}/{method}")
+    trained, log = train_ppo(family, policy, tasks, with_task, timesteps, cfg.gamma, p.n_steps,
+                             p.batch_size, p.n_epochs, p.learning_rate, seed,
                              progress_bar=sys.stdout.isatty(), device=device)  # fmt: skip
     if log.rows:
         print(f"{method} {family_name}: last rollout's mean episode return {log.rows[-1]['episode_return']:.2f}")
-    config = to_dict(p) | {"timesteps": budget.ppo_timesteps}
+    config = to_dict(p) | {"seed": seed, "replicate": replicate, "timesteps": timesteps}
     return PolicyCheckpoint(method, family_name, policy, trained, with_task, config), log

@@ -25,8 +25,16 @@ from reml.methods.config import REML_AGENTS, PoolConfig, PpoConfig
 
 RL_FAMILIES = ("navigation2d", "cheetah_vel", "cheetah_dir", "ant_vel", "ant_dir")
 
-BASELINES = ("scratch", "pretrained", "oracle", "maml_trpo")  # then the REML agent, named by rl.reml.agent
-TRAINED = ("pretrained", "oracle", "maml_trpo")  # baselines with a training stage (train_maml_trpo, train_rl_ppo)
+# then the REML agent, named by rl.reml.agent, and its ablations on the agent's own pools
+BASELINES = ("scratch", "pretrained", "pretrained_matched", "oracle", "maml_trpo", "maml_trpo_matched")
+# baselines with a training stage (train_maml_trpo, train_rl_ppo), each over rl.baseline_replicates
+TRAINED = ("pretrained", "pretrained_matched", "oracle", "maml_trpo", "maml_trpo_matched")
+REML_ABLATIONS = ("reml_random", "reml_fixed")  # on the agent's pools (reml.methods.reml.ablations)
+PPO_METHODS = ("pretrained", "pretrained_matched", "oracle")  # train_rl_ppo
+MAML_METHODS = ("maml_trpo", "maml_trpo_matched")  # train_maml_trpo
+# what the REML agent's row is compared with, task by task (REML minus each)
+REML_VERSUS = ("reml_random", "reml_fixed", "scratch", "pretrained", "pretrained_matched", "maml_trpo",
+               "maml_trpo_matched")  # fmt: skip
 N_SLOTS = 3  # REML's policy layers, one agent step each: input, hidden, output (reml/families/rl/reml.py)
 
 
@@ -155,8 +163,16 @@ class RLConfig:
     reml: RemlRLConfig
     evaluate: RLEvaluateConfig
     families: dict[str, FamilyConfig]  # family name -> its budgets
+    # REML (and its ablations on each run's pool) run once per replicate r with rl.reml.seed + r
+    replicates: tuple[int, ...] = (0,)
+    # the trained baselines (TRAINED) run once per replicate r, each with its section's seed + r
+    baseline_replicates: tuple[int, ...] = (0,)
 
     def __post_init__(self) -> None:
+        for key in ("replicates", "baseline_replicates"):
+            runs = getattr(self, key)
+            require(bool(runs) and len(set(runs)) == len(runs) and all(isinstance(r, int) and r >= 0 for r in runs),
+                    key, f"must list one or more distinct integers >= 0, got {list(runs)}")  # fmt: skip
         require(bool(self.families), "families", f"must map one or more of {list(RL_FAMILIES)} to their budgets")
         unknown = [f for f in self.families if f not in RL_FAMILIES]
         require(not unknown, "families", f"unknown {unknown}; allowed: {list(RL_FAMILIES)}")
@@ -174,14 +190,36 @@ class RLConfig:
                      f"must be a multiple of {per_rollout} ({N_SLOTS} agent steps per composition, in rollouts of "
                      f"rl.reml.ppo.n_steps = {self.reml.ppo.n_steps}), got {n}; e.g. "
                      f"{max(per_rollout, n - n % per_rollout)} or {n - n % per_rollout + per_rollout}")  # fmt: skip
+            # maml_trpo_matched meta-trains on as many tasks as REML composes for in training (run families)
+            require(name not in self.run or n % budget.meta_batch == 0, f"families.{name}.reml_episodes",
+                     f"must be a multiple of families.{name}.meta_batch ({budget.meta_batch}): maml_trpo_matched "
+                     f"meta-trains on REML's {n} training tasks, {budget.meta_batch} per meta-iteration")  # fmt: skip
+
+    def maml_iterations(self, method: str, name: str) -> int:
+        """Meta-iterations of ``maml_trpo`` (families.<name>.iterations) or ``maml_trpo_matched`` (REML's
+        training tasks, families.<name>.reml_episodes, over the meta-batch)."""
+        budget = self.family(name)
+        return budget.reml_episodes // budget.meta_batch if method == "maml_trpo_matched" else budget.iterations
+
+    def ppo_timesteps(self, method: str, name: str, horizon: int) -> int:
+        """Environment steps of a PPO baseline: families.<name>.ppo_timesteps, or for ``pretrained_matched``
+        REML's number of training tasks (reml_episodes) as full-horizon episodes, one task each."""
+        budget = self.family(name)
+        return budget.reml_episodes * horizon if method == "pretrained_matched" else budget.ppo_timesteps
 
     def family(self, name: str) -> FamilyConfig:
         return self.families[name]
 
     @property
     def methods(self) -> tuple[str, ...]:
-        """Every evaluated method, in table order: the baselines, then the REML agent."""
-        return (*BASELINES, self.reml.agent)
+        """Every evaluated method, in table order: the baselines, the REML agent, then its ablations."""
+        return (*BASELINES, self.reml.agent, *REML_ABLATIONS)
+
+    def runs(self, method: str) -> tuple[int, ...]:
+        """The replicates ``method`` is trained (or, for REML's ablations, evaluated) over."""
+        if method in TRAINED:
+            return self.baseline_replicates
+        return (0,) if method == "scratch" else self.replicates
 
 
 @dataclass(frozen=True)

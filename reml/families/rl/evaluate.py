@@ -6,11 +6,17 @@ mean return, take one REINFORCE step on exactly those episodes (step size ``step
 repeat; returns after steps 0..S.
 
 For each family: ``n_test`` tasks from the ``test`` stream (no method trains on it); every method
-(scratch: a seeded random policy; pretrained, oracle, maml_trpo: their checkpoints; REML: the policy its
-agent composes for each task from the task's probe rollouts) goes through it with the same action
-noise and reset seeds (common random numbers), so methods are also compared task by task: the paired
-differences after each step, with their 95% CI, go to ``methods.json``. Writes
-``<family>.<method>.return_step<S>`` / ``ci95_step<S>``.
+(scratch: a seeded random policy; pretrained, pretrained_matched, oracle, maml_trpo, maml_trpo_matched:
+their checkpoints; REML: the policy its agent composes for each task from the task's probe rollouts;
+``reml_random``: a uniformly random valid composition of the same pool per task, drawn without the
+task; ``reml_fixed``: the one composition the agent chose most often on validation tasks, never the
+test tasks) goes through it with the same action noise and reset seeds (common random numbers), so
+methods are also compared task by task: the paired differences after each step, with their 95% CI, go
+to ``methods.json``. A method trained over several replicates is run once per replicate (REML's
+ablations once per replicate's pool) and each task's return is the mean over the runs. Writes
+``<family>.<method>.return_step<S>`` / ``ci95_step<S>`` (over tasks), ``sd_seeds_step<S>`` (the sd of the
+runs' means, with several runs), ``diverged_step<S>`` (tasks whose return is not finite),
+``median_step<S>`` and ``n_runs``.
 
 Device: the checkpoints are read onto the stage's device and the fine-tuning steps run there; the
 episodes are sampled on the CPU (:mod:`reml.families.rl.sampler`) and moved there for each step.
@@ -26,19 +32,21 @@ import numpy as np
 import pandas as pd
 import torch
 
-from reml.core.curve import Curve, rounded
+from reml.core.curve import Curve, rounded, seed_spread
 from reml.core.headline import headline
 from reml.core.io import ArtifactError
 from reml.core.nets import Weights, on_device
 from reml.core.seeding import generator
 from reml.families.rl import rl_family
 from reml.families.rl.checkpoint import PolicyCheckpoint, load_policy
-from reml.families.rl.config import TRAINED, RLConfig
+from reml.families.rl.config import MAML_METHODS, N_SLOTS, REML_ABLATIONS, REML_VERSUS, TRAINED, RLConfig
 from reml.families.rl.pg import TaskBatch, reinforce_step
 from reml.families.rl.policy import GaussianPolicy
 from reml.families.rl.reml import RLComposer, load_rl_composer
 from reml.families.rl.sampler import Sampler
 from reml.families.rl.tasks import RLFamily
+from reml.methods.reml.ablations import most_chosen, random_compositions
+from reml.methods.reml.agents import compose_layers
 
 
 def adaptation_returns(
@@ -71,12 +79,12 @@ def adaptation_returns(
     return Curve(torch.stack(returns, dim=1).double())
 
 
-def producing_stage(method: str, family: str) -> str:
-    if method == "maml_trpo":
-        return f"train_maml_trpo@{family}"
+def producing_stage(method: str, family: str, replicate: int) -> str:
+    if method in MAML_METHODS:
+        return f"train_maml_trpo@{method}-{family}-{replicate}"
     if method in TRAINED:
-        return f"train_rl_ppo@{method}-{family}"
-    return f"train_reml_rl@{family}"
+        return f"train_rl_ppo@{method}-{family}-{replicate}"
+    return f"train_reml_rl@{family}-{replicate}"
 
 
 def _check_fits(path: Path, obs_dim: int, act_dim: int, family: RLFamily, with_task: bool) -> None:
@@ -93,29 +101,61 @@ def _check_fits(path: Path, obs_dim: int, act_dim: int, family: RLFamily, with_t
 
 def load_methods(
     models: Path, cfg: RLConfig, name: str, *, device: torch.device
-) -> dict[str, PolicyCheckpoint | RLComposer]:
-    """Every trained method's checkpoint for family ``name`` on ``device``, checked against the family."""
+) -> dict[str, list[PolicyCheckpoint | RLComposer]]:
+    """Every trained method's checkpoints for family ``name`` on ``device``, one per replicate
+    (``<method>-<family>-<replicate>.safetensors``), checked against the family."""
     family, reml = rl_family(name), cfg.reml.agent
-    out: dict[str, PolicyCheckpoint | RLComposer] = {}
+    out: dict[str, list[PolicyCheckpoint | RLComposer]] = {}
     for method in TRAINED:
-        path = models / f"{method}-{name}.safetensors"
-        ckpt = load_policy(path, producing_stage(method, name), method, name, device=device)
-        if ckpt.with_task != (method == "oracle"):
-            raise ArtifactError(f"{path}: with_task is {ckpt.with_task}, but only the oracle reads the task; "
-                                f"rerun `dvc repro {producing_stage(method, name)}`")  # fmt: skip
-        _check_fits(path, ckpt.policy.obs_dim, ckpt.policy.act_dim, family, ckpt.with_task)
-        out[method] = ckpt
-    path = models / f"{reml}-{name}.safetensors"
-    composer = load_rl_composer(path, producing_stage(reml, name), reml, family, device=device)
-    _check_fits(path, composer.policy.obs_dim, composer.policy.act_dim, family, False)
-    out[reml] = composer
+        out[method] = []
+        for r in cfg.runs(method):
+            path, made_by = models / f"{method}-{name}-{r}.safetensors", producing_stage(method, name, r)
+            ckpt = load_policy(path, made_by, method, name, device=device)
+            if ckpt.with_task != (method == "oracle"):
+                raise ArtifactError(f"{path}: with_task is {ckpt.with_task}, but only the oracle reads the task; "
+                                    f"rerun `dvc repro {made_by}`")  # fmt: skip
+            _check_fits(path, ckpt.policy.obs_dim, ckpt.policy.act_dim, family, ckpt.with_task)
+            out[method].append(ckpt)
+    out[reml] = []
+    for r in cfg.runs(reml):
+        path = models / f"{reml}-{name}-{r}.safetensors"
+        composer = load_rl_composer(path, producing_stage(reml, name, r), reml, family, device=device)
+        _check_fits(path, composer.policy.obs_dim, composer.policy.act_dim, family, False)
+        out[reml].append(composer)
     return out
 
 
 def paired(per_task: dict[str, Curve], method: str, other: str) -> dict[str, list[float | None]]:
-    """Mean and 95% CI over tasks of method − other after each step (the same tasks and noise)."""
+    """Mean and 95% CI over tasks of method − other after each step (the same tasks and noise), and on
+    how many tasks the difference is not finite (then the mean is null: no verdict)."""
     diff = per_task[method].minus(per_task[other])
-    return {"mean": [rounded(v, 4) for v in diff.mean], "ci95": [rounded(v, 4) for v in diff.ci95]}
+    return {"mean": [rounded(v, 4) for v in diff.mean], "ci95": [rounded(v, 4) for v in diff.ci95],
+            "diverged": [int(v) for v in diff.diverged]}  # fmt: skip
+
+
+def comparisons(cfg: RLConfig, per_task: dict[str, Curve]) -> dict[str, dict]:
+    """``<method> - <other>`` for every learned method against scratch and pretrained, then the REML
+    agent against its ablations and every baseline it is measured against (REML_VERSUS)."""
+    learned = [m for m in cfg.methods if m not in ("scratch", "oracle", *REML_ABLATIONS)]
+    pairs = [(m, o) for m in learned for o in ("scratch", "pretrained") if m != o]
+    pairs += [(cfg.reml.agent, o) for o in REML_VERSUS if (cfg.reml.agent, o) not in pairs]
+    return {f"{m} - {o}": paired(per_task, m, o) for m, o in pairs}
+
+
+def training_budget(method: str, training: dict, horizon: int) -> dict[str, int]:
+    """What one run of ``method`` trained on: tasks and environment steps (at most, for the episodic
+    methods: episodes that end early use fewer; PPO's ``tasks`` is its episodes at the full horizon, one
+    task each, so at least that many)."""
+    if method == "scratch":
+        return {"tasks": 0, "env_steps": 0}
+    if "timesteps" in training:  # PPO: a fresh task every episode
+        return {"tasks": training["timesteps"] // horizon, "env_steps": training["timesteps"]}
+    if "meta_batch" in training:  # MAML-TRPO: rollouts before and after the inner step per task
+        tasks = training["iterations"] * training["meta_batch"]
+        return {"tasks": tasks, "env_steps": tasks * 2 * training["rollouts"] * horizon}
+    # REML and its ablations (the same pool): probe, inner steps and score per composition
+    tasks = training["reml_episodes"]
+    return {"tasks": tasks, "env_steps": tasks * (2 + training["inner_steps"]) * training["rollouts"] * horizon}
 
 
 @dataclass(frozen=True)
@@ -141,19 +181,52 @@ def compositions(layers: list[list[int]], tasks: np.ndarray) -> list[dict]:
     return out
 
 
-def starting_point(
-    method: str, checkpoints: dict, tasks: np.ndarray, sampler: Sampler, seed: int, name: str, *, device: torch.device
+def ablation(
+    method: str, composer: RLComposer, tasks: np.ndarray, sampler: Sampler, seed: int, name: str, run: int
 ) -> Start:
-    """Where ``method`` starts on ``tasks``, its parameters on ``device`` (the checkpoints are read there)."""
+    """``reml_random`` or ``reml_fixed`` on ``composer``'s pool (run ``run``): random compositions drawn
+    from their own generator (the task is never read), or the composition the agent chose most often for
+    as many validation tasks (the ``validation`` stream, not the test tasks)."""
+    if method == "reml_random":
+        layers = random_compositions(composer.env.pool, N_SLOTS, len(tasks), generator(seed, f"rl/{name}/random/{run}"))
+    else:
+        family = composer.env.family
+        validation = family.sample_tasks(len(tasks), seed, stream="validation")
+        _, chosen, _ = composer.compose_tasks(validation, sampler, generator(seed, f"rl/{name}/validation/{run}"))
+        layers = [most_chosen(chosen)] * len(tasks)
+    params = compose_layers(composer.env, layers).params
+    extra = {"distinct_policies": len({tuple(x) for x in layers})}
+    if method == "reml_fixed":
+        extra["layers"] = layers[0]
+    return Start(composer.policy, params, False, True, composer.config, extra)
+
+
+def starting_point(
+    method: str,
+    checkpoints: dict,
+    tasks: np.ndarray,
+    sampler: Sampler,
+    seed: int,
+    name: str,
+    run: int = 0,
+    *,
+    device: torch.device,
+    agent: str = "",
+) -> Start:
+    """Where run ``run`` (an index into ``checkpoints[method]``) of ``method`` starts on ``tasks``, its
+    parameters on ``device`` (the checkpoints are read there). ``agent``: the REML agent whose pools the
+    ablations use."""
     if method == "scratch":  # a seeded random policy, drawn on the CPU
-        policy = checkpoints["pretrained"].policy
+        policy = checkpoints["pretrained"][0].policy
         return Start(policy, on_device(policy.init(generator(seed, f"rl/scratch/{name}")), device), False, False, {})
     if method in TRAINED:
-        ckpt = checkpoints[method]
+        ckpt = checkpoints[method][run]
         return Start(ckpt.policy, ckpt.params, ckpt.with_task, False, ckpt.config)
+    if method in REML_ABLATIONS:
+        return ablation(method, checkpoints[agent][run], tasks, sampler, seed, name, run)
     # REML: each task's policy is composed from its probe rollouts (as many as in training; their own
     # noise stream)
-    composer = checkpoints[method]
+    composer = checkpoints[method][run]
     params, layers, invalid = composer.compose_tasks(tasks, sampler, generator(seed, f"rl/evaluate/{name}/probe"))
     extra = {"probe_rollouts": composer.probe_rollouts, "invalid_rate": round(invalid, 4),
              "distinct_policies": len({tuple(x) for x in layers}),
@@ -161,11 +234,26 @@ def starting_point(
     return Start(composer.policy, params, False, True, composer.config, extra)
 
 
+def leaves(curve: Curve, per_run: torch.Tensor) -> dict[str, float | int | None]:
+    """A method's metrics: mean and 95% CI over tasks of the per-task mean over runs, the sd of the runs'
+    means (with several runs), and where some task's return is not finite their count and the median
+    (a diverged task counting as the worst return, -inf)."""
+    out: dict[str, float | int | None] = {"n_runs": int(per_run.shape[0])}
+    spread, diverged, median = seed_spread(per_run), curve.diverged, -Curve(-curve.per_task).median
+    for s in range(curve.steps + 1):
+        out[f"return_step{s}"], out[f"ci95_step{s}"] = rounded(curve.mean[s], 4), rounded(curve.ci95[s], 4)
+        if per_run.shape[0] > 1:
+            out[f"sd_seeds_step{s}"] = rounded(spread[s], 4)
+        if int(diverged[s]):
+            out[f"diverged_step{s}"], out[f"median_step{s}"] = int(diverged[s]), rounded(median[s], 4)
+    return out
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """Everything ``evaluate_rl`` writes."""
 
-    metrics: dict[str, Any]  # <family>.<method>.{return,ci95}_step<S>
+    metrics: dict[str, Any]  # <family>.<method>.{return,ci95,sd_seeds,diverged,median}_step<S>, n_runs
     curves: pd.DataFrame  # step, then <family>.<method> and <family>.<method>.ci95
     methods: dict[str, Any]  # budgets, what REML composed, and the paired comparisons
 
@@ -187,21 +275,26 @@ def evaluate(cfg: RLConfig, models: Path, *, device: torch.device) -> Evaluation
         per_task, info = {}, {}
         with Sampler.for_job(family, cfg.sampler, ev.n_test * budget.test_rollouts) as sampler:
             for method in cfg.methods:
-                start = starting_point(method, checkpoints, tasks, sampler, ev.seed, name, device=device)
-                rng = generator(ev.seed, f"rl/evaluate/{name}")  # the same noise for every method
-                curve = adaptation_returns(start.policy, start.params, tasks, sampler, ev.step_sizes,
-                                           budget.test_rollouts, cfg.gamma, rng, start.with_task,
-                                           start.per_task)  # fmt: skip
-                per_task[method] = curve
-                leaves = {f"return_step{s}": rounded(curve.mean[s], 4) for s in range(steps + 1)}
-                leaves |= {f"ci95_step{s}": rounded(curve.ci95[s], 4) for s in range(steps + 1)}
-                metrics.setdefault(name, {})[method] = leaves
+                runs, starts = [], []
+                for run in range(len(cfg.runs(method))):
+                    start = starting_point(method, checkpoints, tasks, sampler, ev.seed, name, run, device=device,
+                                           agent=cfg.reml.agent)  # fmt: skip
+                    rng = generator(ev.seed, f"rl/evaluate/{name}")  # the same noise for every method and run
+                    runs.append(adaptation_returns(start.policy, start.params, tasks, sampler, ev.step_sizes,
+                                                   budget.test_rollouts, cfg.gamma, rng, start.with_task,
+                                                   start.per_task).per_task)  # fmt: skip
+                    starts.append(start)
+                per_run = torch.stack(runs)  # (runs, tasks, steps + 1)
+                curve = per_task[method] = Curve(per_run.mean(dim=0))
+                metrics.setdefault(name, {})[method] = leaves(curve, per_run)
                 curves[f"{name}.{method}"] = [round(float(v), 4) for v in curve.mean]
                 curves[f"{name}.{method}.ci95"] = [round(float(v), 4) for v in curve.ci95]
-                info[method] = {"test_rollouts": budget.test_rollouts, "training": start.training, **start.extra}
-                print(f"{name:13s} {method:13s} return " + " ".join(f"{float(v):8.2f}" for v in curve.mean))
-        comparisons = {f"{m} - {o}": paired(per_task, m, o) for m in cfg.methods if m not in ("scratch", "oracle")
-                       for o in ("scratch", "pretrained") if m != o}  # fmt: skip
-        families[name] = {"horizon": family.horizon, "methods": info, "paired": comparisons}
+                info[method] = {"test_rollouts": budget.test_rollouts, "training": starts[0].training,
+                                "runs": len(runs), **training_budget(method, starts[0].training, family.horizon),
+                                **starts[0].extra}  # fmt: skip
+                if len(starts) > 1 and starts[0].extra:
+                    info[method]["per_run"] = [s.extra for s in starts]
+                print(f"{name:13s} {method:18s} return " + " ".join(f"{float(v):8.2f}" for v in curve.mean))
+        families[name] = {"horizon": family.horizon, "methods": info, "paired": comparisons(cfg, per_task)}
     methods = {"n_test": ev.n_test, "step_sizes": list(ev.step_sizes), "gamma": cfg.gamma, "families": families}
     return Evaluation(metrics, pd.DataFrame(curves), methods)

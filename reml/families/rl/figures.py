@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from reml.core.figures import line_style, method_colors
+from reml.core.figures import bottom_legend, line_style, method_colors
 from reml.core.plots import Column
 from reml.families.rl.report import FINN_RL
 
@@ -19,7 +19,7 @@ def rl_curves(curves: pd.DataFrame, families: Sequence[str], methods: Sequence[s
     method with its 95% CI band; Finn et al.'s MAML returns as black crosses where published."""
     sns.set_theme(style="whitegrid", context="notebook")
     colors = method_colors(methods)
-    fig, axes = plt.subplots(1, len(families), figsize=(4.8 * len(families), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(families), figsize=(4.8 * len(families), 5.0), squeeze=False)
     for ax, family in zip(axes[0], families, strict=True):
         for method in methods:
             mean, ci = curves[f"{family}.{method}"], curves[f"{family}.{method}.ci95"]
@@ -35,8 +35,7 @@ def rl_curves(curves: pd.DataFrame, families: Sequence[str], methods: Sequence[s
     for ax in axes[0]:  # Finn's crosses appear only in the panels with published numbers
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             labelled.setdefault(label, handle)
-    fig.legend(list(labelled.values()), list(labelled), loc="lower center", ncol=min(len(labelled), 7), frameon=False)
-    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    bottom_legend(fig, list(labelled.values()))
     return fig
 
 

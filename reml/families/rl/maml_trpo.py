@@ -141,25 +141,32 @@ def train_maml_trpo(
     return params, log
 
 
-def train(cfg: RLConfig, family_name: str, *, device: torch.device) -> tuple[PolicyCheckpoint, RLTrainingLog]:
+def train(
+    cfg: RLConfig, family_name: str, *, device: torch.device, method: str = "maml_trpo", replicate: int = 0
+) -> tuple[PolicyCheckpoint, RLTrainingLog]:
     """MAML-TRPO on one family (``train_maml_trpo``) on ``device``, the meta-batch's rollouts collected
-    together by the vectorised sampler (on the CPU)."""
+    together by the vectorised sampler (on the CPU). ``maml_trpo_matched`` meta-trains on REML's number
+    of training tasks (:meth:`RLConfig.maml_iterations`); run ``replicate`` uses rl.maml_trpo.seed +
+    replicate."""
     family, budget, m = rl_family(family_name), cfg.family(family_name), cfg.maml_trpo
+    iterations, seed = cfg.maml_iterations(method, family_name), m.seed + replicate
     probe = family.make_env()
     policy = GaussianPolicy(probe.observation_space.shape[0], probe.action_space.shape[0])
     settings = MamlTrpoSettings(
-        budget.iterations, budget.meta_batch, budget.rollouts, m.inner_lr, cfg.gamma,
+        iterations, budget.meta_batch, budget.rollouts, m.inner_lr, cfg.gamma,
         m.first_order, m.max_kl, m.cg_iters, m.cg_damping, m.ls_steps, m.ls_ratio, m.threads,
     )  # fmt: skip
     with Sampler.for_job(family, cfg.sampler, budget.meta_batch * budget.rollouts) as s:
-        trained, log = train_maml_trpo(policy, s, settings, m.seed, desc=f"maml_trpo {family_name}", device=device)
+        trained, log = train_maml_trpo(policy, s, settings, seed, desc=f"{method} {family_name}", device=device)
     # Only what this stage declares as params (dvc.yaml), so the checkpoint's bytes follow them.
     config = to_dict(m) | {
-        "iterations": budget.iterations,
+        "seed": seed,
+        "replicate": replicate,
+        "iterations": iterations,
         "meta_batch": budget.meta_batch,
         "rollouts": budget.rollouts,
     }
     last = log.rows[-1]
-    print(f"maml_trpo {family_name}: last iteration return {last['return_before']:.2f} before, "
+    print(f"{method} {family_name}: last iteration return {last['return_before']:.2f} before, "
           f"{last['return_after']:.2f} after the inner step")  # fmt: skip
-    return PolicyCheckpoint("maml_trpo", family_name, policy, trained, False, config), log
+    return PolicyCheckpoint(method, family_name, policy, trained, False, config), log

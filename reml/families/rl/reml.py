@@ -320,25 +320,28 @@ def load_rl_composer(
     return RLComposer(meta["method"], algorithm, env, meta["config"])
 
 
-def train(cfg: RLConfig, family_name: str, *, device: torch.device) -> tuple[RLComposer, CompositionLog]:
+def train(
+    cfg: RLConfig, family_name: str, *, device: torch.device, replicate: int = 0
+) -> tuple[RLComposer, CompositionLog]:
     """Train REML's agent to compose policies for one family (``train_reml_rl``) on ``device``. Every
     episode draws a fresh training task, probes it, composes, trains the composed policy by policy
     gradient and writes the trained layers back into the pool. The training tasks come from the
     composition environment's own generator, which SB3 seeds from ``rl.reml.seed`` (never from the test
-    tasks' stream)."""
+    tasks' stream); run ``replicate`` uses rl.reml.seed + replicate."""
     r, budget, family = cfg.reml, cfg.family(family_name), rl_family(family_name)
+    seed = r.seed + replicate
     spaces = family.make_env()
     obs_dim, act_dim = spaces.observation_space.shape[0], spaces.action_space.shape[0]
     spaces.close()
     p = r.pool
     pool = linear_pool(obs_dim, p.width, act_dim, p.n_input, p.n_hidden, p.n_output,
-                       generator(r.seed, f"rl/reml/{family_name}/pool")).to(device)  # fmt: skip
+                       generator(seed, f"rl/reml/{family_name}/pool")).to(device)  # fmt: skip
     settings = ComposeSettings(budget.rollouts, r.inner_lr, r.inner_steps, cfg.gamma, budget.return_scale, r.blend)
     # One task's batch at a time: small, so it runs in-process (the result does not depend on workers).
     with Sampler(family, budget.rollouts, workers=1) as sampler:
         log_std = torch.zeros(act_dim, device=device)
         env = RLCompositionEnv(pool, log_std, family, obs_dim, act_dim, settings, sampler)
-        algorithm = make_agent(r.agent, env, r.ppo, r.seed)
+        algorithm = make_agent(r.agent, env, r.ppo, seed)
         log = CompositionLog(log_every=r.ppo.n_steps)
         algorithm.learn(total_timesteps=N_SLOTS * budget.reml_episodes, callback=log, progress_bar=sys.stdout.isatty())
     if log.rows:
@@ -350,8 +353,9 @@ def train(cfg: RLConfig, family_name: str, *, device: torch.device) -> tuple[RLC
     return RLComposer(r.agent, algorithm, env), log
 
 
-def composer_config(cfg: RLConfig, family_name: str) -> dict[str, Any]:
+def composer_config(cfg: RLConfig, family_name: str, replicate: int = 0) -> dict[str, Any]:
     """What the composer's file records of its params: only those ``train_reml_rl`` declares."""
     budget = cfg.family(family_name)
-    return to_dict(cfg.reml) | {"reml_episodes": budget.reml_episodes, "rollouts": budget.rollouts,
+    return to_dict(cfg.reml) | {"seed": cfg.reml.seed + replicate, "replicate": replicate,
+                                "reml_episodes": budget.reml_episodes, "rollouts": budget.rollouts,
                                 "return_scale": budget.return_scale}  # fmt: skip

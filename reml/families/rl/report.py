@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from reml.core.compare import paired
+from reml.core.compare import paired, relation
+from reml.families.rl.config import REML_VERSUS
 
 # Finn et al. 2017, appendix Tables 4 and 5: average return of MAML after 0 / 1 / 2 / 3 policy-gradient
 # steps (rllab, MuJoCo 1.31; 2D navigation with 40 rollouts per step at test, HalfCheetah direction with
@@ -26,31 +27,92 @@ def _cell(mean: float | None, ci: float | None) -> str:
     return "not finite" if mean is None or ci is None else f"{mean:.2f} ± {ci:.2f}"
 
 
+def score_cell(leaves: dict, step: int, n_tasks: int) -> str:
+    """mean ± 95% CI over tasks, then the sd of the runs' means where there are several; where some
+    task's return is not finite, their count and the median (a diverged task the worst) instead."""
+    diverged = leaves.get(f"diverged_step{step}", 0)
+    if diverged:
+        median = leaves.get(f"median_step{step}")
+        return f"diverged on {diverged}/{n_tasks}, median {'-inf' if median is None else f'{median:.2f}'}"
+    text = _cell(leaves[f"return_step{step}"], leaves[f"ci95_step{step}"])
+    sd = leaves.get(f"sd_seeds_step{step}")
+    return f"{text} (sd {sd:.2f})" if sd is not None and text != "not finite" else text
+
+
 def _paired(diff: dict, step: int, other: str) -> str:
     """A paired difference (same tasks, same noise) after ``step`` steps, in the reports' one vocabulary:
     higher or lower than ``other`` only when its 95% CI excludes 0."""
     return paired((diff["mean"][step], diff["ci95"][step]), other)
 
 
-def _budget(info: dict, horizon: int) -> str:
-    """Each trained method's training budget, with the environment steps it used (at most: episodes
-    that end early use fewer)."""
-    maml = info["maml_trpo"]["training"]
-    ppo = info["pretrained"]["training"]
-    maml_steps = maml["iterations"] * maml["meta_batch"] * maml["rollouts"] * 2 * horizon
-    parts = [
-        f"MAML-TRPO {maml['iterations']} meta-iteration{'s' if maml['iterations'] != 1 else ''} × "
-        f"{maml['meta_batch']} tasks × {maml['rollouts']} "
-        f"episodes before and after the inner step ({maml_steps:,} environment steps)",
-        f"PPO {ppo['timesteps']:,} steps for pretrained and oracle each",
-    ]
+def _budget(info: dict) -> str:
+    """Each trained method's training budget in its own units (one run)."""
+    parts = []
     for method, entry in info.items():
-        if "probe_rollouts" in entry:
-            r = entry["training"]
-            steps = r["reml_episodes"] * (2 + r["inner_steps"]) * r["rollouts"] * horizon
-            parts.append(f"{method} {r['reml_episodes']} compositions × {2 + r['inner_steps']} × {r['rollouts']} "
-                         f"episodes (probe, inner step, score; {steps:,} environment steps)")  # fmt: skip
+        t = entry["training"]
+        if "meta_batch" in t:
+            its = f"{t['iterations']} meta-iteration{'s' if t['iterations'] != 1 else ''}"
+            parts.append(f"{method} {its} × {t['meta_batch']} tasks × {t['rollouts']} episodes before and after "
+                         "the inner step")  # fmt: skip
+        elif "timesteps" in t:
+            parts.append(f"{method} PPO {t['timesteps']:,} steps")
+        elif "probe_rollouts" in entry:
+            parts.append(f"{method} {t['reml_episodes']} compositions × {2 + t['inner_steps']} × {t['rollouts']} "
+                         "episodes (probe, inner step, score)")  # fmt: skip
     return "; ".join(parts)
+
+
+def _paired_cell(diff: dict, step: int, other: str) -> str:
+    text = _paired(diff, step, other)
+    n = diff.get("diverged", [0] * (step + 1))[step]
+    return f"{text} ({n} tasks diverged)" if n else text
+
+
+def _tally(diff: dict, steps: int) -> dict[str, int]:
+    """How often (over steps 0..steps) the REML row is higher, level or lower than the other, paired."""
+    counts = {"higher": 0, "level": 0, "lower": 0, "not comparable": 0}
+    for s in range(steps + 1):
+        rel = relation((diff["mean"][s], diff["ci95"][s]), (0.0, 0.0))
+        counts[rel or "not comparable"] += 1
+    return counts
+
+
+def _random_verdict(counts: dict[str, int], steps: int) -> str:
+    if counts["not comparable"]:
+        return (f"not answered: the difference is not finite after {counts['not comparable']} of {steps + 1} "
+                "steps (diverged tasks)")  # fmt: skip
+    if counts["higher"] and not counts["lower"]:
+        return f"yes: higher after {counts['higher']} of {steps + 1} steps, never lower"
+    if counts["lower"] and not counts["higher"]:
+        return f"no: lower after {counts['lower']} of {steps + 1} steps, never higher"
+    if not counts["higher"] and not counts["lower"]:
+        return f"no measurable difference: level after all {steps + 1} steps"
+    return f"mixed: higher after {counts['higher']}, lower after {counts['lower']} of {steps + 1} steps"
+
+
+def reml_comparisons(family: str, entry: dict, steps: int) -> list[str]:
+    """The REML agent minus each method it is measured against, task by task, after every step, a tally
+    per comparison, and whether the agent beats random composition, in words from the numbers."""
+    paired_info, info = entry["paired"], entry["methods"]
+    agent = next((m for m, e in info.items() if "probe_rollouts" in e), None)
+    others = [o for o in REML_VERSUS if agent and f"{agent} - {o}" in paired_info]
+    if not others:
+        return []
+    head = " | ".join(f"{s} step{'s' if s != 1 else ''}" for s in range(steps + 1))
+    lines = [f"#### {family}: {agent} minus each method, task by task", "",
+             f"| other | runs | training tasks | env steps | {head} | tally |",
+             "|---|---|---|---|" + "---|" * (steps + 2)]  # fmt: skip
+    for other in others:
+        diff, o = paired_info[f"{agent} - {other}"], info[other]
+        tally = ", ".join(f"{w} {n}" for w, n in _tally(diff, steps).items() if n)
+        cells = " | ".join(_paired_cell(diff, s, other) for s in range(steps + 1))
+        lines.append(f"| {other} | {o['runs']} | {o['tasks']:,} | {o['env_steps']:,} | {cells} | {tally} |")
+    lines.append("")
+    if f"{agent} - reml_random" in paired_info:
+        verdict = _random_verdict(_tally(paired_info[f"{agent} - reml_random"], steps), steps)
+        lines += [f"Does {agent}'s choice of layers beat uniformly random valid compositions of the same pools "
+                  f"on {family}? {verdict}.", ""]  # fmt: skip
+    return lines
 
 
 def _reml_lines(info: dict) -> list[str]:
@@ -70,6 +132,9 @@ def _reml_lines(info: dict) -> list[str]:
             if n == 1:
                 line += " One composition for every task: the agent ignored the task, so this row is the pool's "
                 line += "jointly trained policy, not a fast learner."
+            if "per_run" in entry:
+                counts = ", ".join(str(run["distinct_policies"]) for run in entry["per_run"])
+                line += f" (The first of {len(entry['per_run'])} runs; distinct policies per run: {counts}.)"
             lines.append(line)
     return lines
 
@@ -87,7 +152,17 @@ def section(metrics: dict, methods_info: dict, figure: str) -> str:
         "`scratch` is a seeded random policy; `pretrained` was trained with PPO on tasks drawn from the whole "
         "distribution; `oracle` also sees the task parameters; `maml_trpo` is MAML with a TRPO meta-update; "
         "`reml_*` is REML: its agent composes each task's policy from a pool of policy layers "
-        "(input, hidden, output), from the task's first (probe) episodes only.",
+        "(input, hidden, output), from the task's first (probe) episodes only; `reml_random` gives each task a "
+        "uniformly random valid composition of the same pool (drawn without the task) and `reml_fixed` the one "
+        "composition the agent chose most often on validation tasks (not the test tasks), so they differ from "
+        "the agent's row only in the choice of layers. `pretrained_matched` is PPO for REML's number of training "
+        "tasks, as full-horizon episodes (one task each: REML's compositions × H environment steps); "
+        "`maml_trpo_matched` is MAML-TRPO on REML's number of training tasks (compositions / meta-batch "
+        "meta-iterations). A method with several runs (replicates, each its own seed) is scored per task as the "
+        "mean over its runs: mean ± 95% CI over tasks, (sd of the runs' means); a cell with tasks whose return "
+        "is not finite gives their count and the median instead. `training tasks` and `env steps` are per run "
+        "(env steps at most: episodes that end early use fewer; PPO's tasks are its full-horizon episodes, so at "
+        "least that many).",
         "",
     ]
     for family, results in metrics.items():
@@ -95,23 +170,36 @@ def section(metrics: dict, methods_info: dict, figure: str) -> str:
         info = entry["methods"]
         rollouts = next(iter(info.values()))["test_rollouts"]
         lines += [f"#### {family}", "", f"{ENVIRONMENTS[family]}; {rollouts} episodes per task and step. Training: "
-                  f"{_budget(info, entry['horizon'])}.", "",  # fmt: skip
-                  "| method | " + " | ".join(f"{s} step{'s' if s != 1 else ''}" for s in range(steps + 1)) + " |",
-                  "|---|" + "---|" * (steps + 1)]  # fmt: skip
+                  f"{_budget(info)}.", "",  # fmt: skip
+                  "| method | runs | training tasks | env steps | "
+                  + " | ".join(f"{s} step{'s' if s != 1 else ''}" for s in range(steps + 1)) + " |",
+                  "|---|---|---|---|" + "---|" * (steps + 1)]  # fmt: skip
         for method, leaves in results.items():
-            cells = [_cell(leaves[f"return_step{s}"], leaves[f"ci95_step{s}"]) for s in range(steps + 1)]
-            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+            cells = " | ".join(score_cell(leaves, s, methods_info["n_test"]) for s in range(steps + 1))
+            m = info[method]
+            lines.append(f"| {method} | {m.get('runs', 1)} | {m.get('tasks', 0):,} | {m.get('env_steps', 0):,} | "
+                         f"{cells} |")  # fmt: skip
         if family in FINN_RL:
             published = [f"*{v:.2f}*" for v in FINN_RL[family][: steps + 1]]
-            lines.append(f"| *maml, {FINN_RL_CITATION}* | " + " | ".join(published) + " |")
+            lines.append(f"| *maml, {FINN_RL_CITATION}* | | | | " + " | ".join(published) + " |")
         lines += ["", *_reml_lines(info), ""]
     lines += [
         f"![Average return vs policy-gradient steps on the test tasks, mean and 95% CI]({figure})",
         "",
         "Finn et al.'s rows are their MAML (rllab, MuJoCo 1.31, up to 500 meta-iterations); ours run gymnasium's "
-        "v5 environments on a current MuJoCo with the budgets above, so they are shown for scale. The training "
-        "budgets are not matched between methods: compare their environment steps above.",
+        "v5 environments on a current MuJoCo with the budgets above, so they are shown for scale. Only the "
+        "`_matched` rows share REML's number of training tasks; compare every row's tasks and environment steps.",
         "",
+        "### REML against its ablations and the baselines, task by task",
+        "",
+        "The REML agent's row minus each other row on the same test tasks with the same action noise, mean ± "
+        "95% CI over tasks of the paired difference in return; higher or lower means that CI excludes 0. The "
+        "tally counts the steps. The other row's runs, training tasks and environment steps are beside it.",
+        "",
+    ]
+    for family in metrics:
+        lines += reml_comparisons(family, methods_info["families"][family], steps)
+    lines += [
         "### Against scratch and pretrained after one step, task by task",
         "",
         "Every method runs on the same test tasks with the same action noise, so each comparison is the mean "

@@ -24,6 +24,13 @@ from tests.helpers import REPO
             r"rl\.families\.cheetah_vel\.reml_episodes: must be a multiple of 30 .*got 100; e\.g\. 90 or 120",
         ),
         (lambda r: r.update(gamma=0), r"rl\.gamma: must be in \(0, 1\]"),
+        (lambda r: r.update(replicates=[0, 0]), r"rl\.replicates: must list one or more distinct integers"),
+        (lambda r: r.update(baseline_replicates=[]), r"rl\.baseline_replicates: must list one or more distinct"),
+        (
+            lambda r: r["families"]["navigation2d"].update(reml_episodes=630),
+            r"rl\.families\.navigation2d\.reml_episodes: must be a multiple of families\.navigation2d\.meta_batch "
+            r"\(20\): maml_trpo_matched meta-trains on REML's 630 training tasks",
+        ),
     ],
 )
 def test_bad_rl_params_are_named(params_copy, edit, message):
@@ -46,3 +53,17 @@ def test_the_paper_cheetah_dir_run_params_still_load():
     cfg = config.load(REPO / "reports/paper_cheetah_dir/params-used.yaml").rl
     assert cfg.run == ("cheetah_dir",) and cfg.family("cheetah_dir").iterations == 60
     assert cfg.maml_trpo.threads == 1  # that run's meta-update ran on one thread
+
+
+def test_matched_budgets_follow_reml_training_tasks():
+    """maml_trpo_matched and pretrained_matched train on as many tasks as REML composes for."""
+    from reml.families.rl import config
+
+    cfg = config.load(REPO / "params.yaml").rl
+    budget = cfg.family("cheetah_dir")
+    assert cfg.maml_iterations("maml_trpo_matched", "cheetah_dir") * budget.meta_batch == budget.reml_episodes
+    assert cfg.maml_iterations("maml_trpo", "cheetah_dir") == budget.iterations
+    assert cfg.ppo_timesteps("pretrained_matched", "cheetah_dir", 200) == budget.reml_episodes * 200
+    assert cfg.ppo_timesteps("pretrained", "cheetah_dir", 200) == budget.ppo_timesteps
+    assert len(cfg.replicates) >= 3 and cfg.runs(cfg.reml.agent) == cfg.runs("reml_random") == cfg.replicates
+    assert cfg.runs("scratch") == (0,) and cfg.runs("maml_trpo_matched") == cfg.baseline_replicates

@@ -205,7 +205,8 @@ def test_tiny_profile_end_to_end(tmp_path):
     rl_methods = json.loads((repo / "results" / "rl" / "methods.json").read_text())["families"]
     for family in rl:
         maml_config = rl_methods[family]["methods"]["maml_trpo"]["training"]
-        assert set(maml_config) == set(params["rl"]["maml_trpo"]) | {"iterations", "meta_batch", "rollouts"}
+        expected = set(params["rl"]["maml_trpo"]) | {"replicate", "iterations", "meta_batch", "rollouts"}
+        assert set(maml_config) == expected
     rl_curves = pd.read_csv(reports / "curves" / "rl.csv")
     assert list(rl_curves.step) == [0, 1, 2, 3] and rl_curves.notna().all().all()
     assert (reports / "figures" / "rl" / "returns.png").stat().st_size > 1000

@@ -1,28 +1,21 @@
 """`python -m reml repro`: independent stages in parallel on DVC's own machinery (reml/fanout.py).
 
-The parallel run must end where a serial `dvc repro` ends (same dvc.lock, same bytes, nothing left to
-run), a killed worker must leave nothing DVC would take as a valid result, and the cluster recipe's
-round trip through a remote must recompute nothing on the third machine.
+The plan and the lock book here, and the cluster recipe's round trip through a remote, which must
+recompute nothing on the third machine. That a parallel run ends where a serial `dvc repro` ends, and
+that a killed worker leaves nothing DVC would take as a valid result: tests/stages/test_tiny_profile.py.
 """
 
-import hashlib
 import os
-import signal
+import re
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 import yaml
 
 from reml import fanout
-from tests.helpers import BIN, REPO, copy_repo
-
-# A slice of the tiny profile with independent stages, upstream stages shared between them, and a
-# stage with git-tracked outputs (evaluate_fewshot) that must run in the workspace afterwards.
-TARGETS = ["evaluate_fewshot"]
-GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+from tests.helpers import BIN, GIT_ENV, REPO, outputs, profile_repo
+from tests.helpers import run_in as run
 
 
 def test_plan_fans_out_exactly_the_run_cacheable_stages():
@@ -69,79 +62,13 @@ def test_lock_entries_travel_in_place_with_dvc_s_own_yaml(tmp_path):
     assert fresh.read_text().startswith("schema: '2.0'\nstages:\n  b:")
 
 
-def git_repo(path: Path, profile: str = "tiny") -> Path:
-    repo = copy_repo(path)
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "copy", "--no-gpg-sign"]):
-        subprocess.run(cmd, cwd=repo, check=True, capture_output=True, env={**os.environ, **GIT_ENV})
-    switch = run([sys.executable, "-m", "reml", "profile", profile], repo)
-    assert switch.returncode == 0, switch.stderr
-    return repo
-
-
-def run(cmd, cwd, **kwargs):
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(cwd)}
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, **kwargs)
-
-
-def outputs(repo: Path) -> dict[str, str]:
-    """sha256 of every output file under data/, models/, results/ and reports/tiny/ (not .gitignore)."""
-    files = [p for d in ("data", "models", "results", "reports/tiny") for p in sorted((repo / d).rglob("*"))]
-    files = [p for p in files if p.is_file() and p.name != ".gitignore"]
-    return {p.relative_to(repo).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
-
-
-def kill_stage_when_running(cmd, repo: Path, pattern: str) -> subprocess.CompletedProcess:
-    """Start ``cmd`` and SIGKILL the stage process whose command line contains ``pattern`` once it runs."""
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(repo)}
-    proc = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
-        if found:
-            for pid in found:
-                os.kill(int(pid), signal.SIGKILL)
-            break
-        time.sleep(0.05)
-    out, _ = proc.communicate(timeout=600)
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, "")
-
-
-@pytest.mark.slow
-def test_parallel_repro_ends_where_a_serial_one_does(tmp_path):
-    serial = git_repo(tmp_path / "serial")
-    done = run([str(BIN / "dvc"), "repro", *TARGETS], serial)
-    assert done.returncode == 0, done.stdout + done.stderr
-
-    parallel = git_repo(tmp_path / "parallel")
-    lock_before = (parallel / "dvc.lock").read_bytes()
-    # A worker killed mid-stage: the run fails, names the stage, and the workspace is untouched; the
-    # run-cache holds no entry for the killed stage, so nothing half-made can be restored later.
-    killed = kill_stage_when_running(
-        [sys.executable, "-m", "reml", "repro", "-j", "2", *TARGETS], parallel, "stages/train_maml.py --variant maml"
-    )
-    assert killed.returncode == 1, killed.stdout
-    assert "failed" in killed.stdout and "train_maml@maml" in killed.stdout, killed.stdout
-    assert (parallel / "dvc.lock").read_bytes() == lock_before
-    assert outputs(parallel) == {}
-    assert run(["git", "status", "--porcelain"], parallel).stdout.split() == ["M", "params.yaml"]  # the profile
-
-    again = run([sys.executable, "-m", "reml", "repro", "-j", "2", *TARGETS], parallel)
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert "Running stage 'train_maml@maml-0'" not in again.stdout  # restored in the workspace, not rerun
-    assert "Stage 'train_maml@maml-0' is cached - skipping run" in again.stdout
-    assert "Running stage 'evaluate_fewshot'" in again.stdout  # git-tracked outputs: run here
-    assert (parallel / "dvc.lock").read_text() == (serial / "dvc.lock").read_text()
-    assert outputs(parallel) == outputs(serial) and outputs(serial)
-    assert not list((parallel / fanout.FANOUT_DIR).glob("worker-*")), "worktrees left behind"
-    twice = run([str(BIN / "dvc"), "repro", *TARGETS], parallel)
-    assert twice.returncode == 0 and "Running stage" not in twice.stdout, twice.stdout
-
-
 @pytest.mark.slow
 def test_cluster_round_trip_through_a_remote_recomputes_nothing(tmp_path):
     """Two "nodes" (clones) each run a slice through submitit's local executor and push to a directory
     remote; a third clone's `dvc pull --run-cache && dvc repro` restores everything and runs nothing."""
-    source = git_repo(tmp_path / "source")
+    source = profile_repo(tmp_path / "source")
+    params = source / "params.yaml"  # one replicate: the round trip, not the matrix, is under test
+    params.write_text(re.sub(r"^replicates: \[0, 1\]$", "replicates: [0]", params.read_text(), count=1, flags=re.M))
     commit = [["git", "add", "-A"], ["git", "commit", "-qm", "tiny", "--no-gpg-sign"]]
     for cmd in commit:
         subprocess.run(cmd, cwd=source, check=True, capture_output=True, env={**os.environ, **GIT_ENV})

@@ -1,22 +1,14 @@
-"""The DVC pipeline: one script per stage, named after it; declared dependencies are complete; and the
-whole thing runs end to end on the tiny profile."""
+"""The DVC pipeline: one script per stage, named after it, and declared dependencies are complete.
+The whole pipeline on the tiny profile: tests/stages/test_tiny_profile.py."""
 
-import hashlib
-import json
-import math
 import os
-import re
-import signal
 import subprocess
 import sys
-import time
 
-import pandas as pd
 import pytest
 import yaml
 
-from reml.families.sinusoid.config import ORACLE_METHODS, SINGLE_RUN, load
-from tests.helpers import BIN, REPO, copy_repo
+from tests.helpers import REPO
 
 PACKAGES = ("reml",)
 IMPORTED_MODULES = """
@@ -30,13 +22,6 @@ for module in list(sys.modules.values()):
 
 def stages():
     return yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-
-
-def stage_run_names(repo):
-    """Names DVC runs under, with matrices expanded against the repository's params (`s@a-b-c`)."""
-    listed = dvc("stage", "list", "--name-only", cwd=repo)
-    assert listed.returncode == 0, listed.stderr
-    return listed.stdout.split()
 
 
 @pytest.mark.parametrize("name", sorted(stages()))
@@ -70,197 +55,3 @@ def test_a_stage_declares_compute_exactly_when_it_reads_it(name):
     reads = "on_device=False" not in source or name == "make_report"  # it records the section, on the CPU
     declared = "compute" in [p for p in stage.get("params", []) if isinstance(p, str)]
     assert declared == reads, f"{name}: reads compute {reads}, declares it {declared}"
-
-
-def dvc(*args, cwd):
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run([str(BIN / "dvc"), *args], cwd=cwd, capture_output=True, text=True, env=env)
-
-
-@pytest.mark.slow
-def test_tiny_profile_end_to_end(tmp_path):
-    """`dvc repro` on the tiny profile in a fresh copy: every output exists and is finite, and a second
-    `dvc repro` runs nothing."""
-    repo = copy_repo(tmp_path / "repo")
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "copy", "--no-gpg-sign"]):
-        subprocess.run(cmd, cwd=repo, check=True, capture_output=True,
-                       env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-                            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"})  # fmt: skip
-    switch = subprocess.run([sys.executable, "-m", "reml", "profile", "tiny"], cwd=repo, capture_output=True, text=True)
-    assert switch.returncode == 0, switch.stderr
-
-    first = dvc("repro", cwd=repo)
-    assert first.returncode == 0, first.stdout + first.stderr
-    names = stage_run_names(repo)
-    reml_runs = [
-        f"train_reml@{a}-{e}-thesis-{r}"
-        for e in ("support", "oracle")
-        for a in ("reml_ppo", "reml_maskable", "reml_lstm")
-        for r in (0, 1)
-    ]
-    assert set(reml_runs) <= set(names), names
-    for name in names:
-        assert f"Running stage '{name}'" in first.stdout, f"{name} did not run"
-
-    reports = repo / "reports" / "tiny"  # its own folder: the committed quick results stay as they are
-    untouched = subprocess.run(["git", "status", "--porcelain", "--", "reports"], cwd=repo, capture_output=True,
-                               text=True, check=True)  # fmt: skip
-    assert untouched.stdout == "", untouched.stdout
-    metrics = json.loads((reports / "scores" / "sinusoid.json").read_text())
-    tiny = load(repo / "params.yaml")
-    evaluated = set(tiny.evaluate_fewshot.methods)  # tiny: every method but the variants
-    assert set(metrics) == evaluated
-    for method, by_k in metrics.items():
-        assert set(by_k) == {"k5", "k10", "k20"}
-        runs = len(tiny.runs(method))  # fomaml and reptile train once: no spread over seeds
-        for leaves in by_k.values():
-            stats = ("mse", "ci95", "median", "diverged", "sd_seeds")
-            assert set(leaves) == {f"{m}_step{s}" for m in stats for s in (0, 1, 5, 10)} | {"n_runs"}
-            assert leaves["n_runs"] == runs == (1 if method in SINGLE_RUN else 2), method
-            assert leaves["diverged_step0"] == 0, method
-            for name, value in leaves.items():
-                stat, _, step = name.rpartition("_step")
-                if stat == "sd_seeds" and runs == 1:
-                    assert value is None, (method, name)
-                elif stat in ("mse", "ci95") and leaves[f"diverged_step{step}"]:
-                    assert value is None and math.isfinite(leaves[f"median_step{step}"]), (method, name)
-                else:
-                    assert value is not None and math.isfinite(value), (method, name)
-    paired = json.loads((reports / "scores" / "sinusoid_paired.json").read_text())
-    assert paired["reference"] == "reml_maskable" and {"reml_random", "reml_fixed", "maml_matched"} <= set(paired)
-    curves = pd.read_csv(reports / "curves" / "sinusoid.csv")
-    assert list(curves.step) == list(range(11)) and curves.notna().all().all()
-    unrelated = json.loads((reports / "scores" / "sinusoid_unrelated.json").read_text())
-    assert set(unrelated) == {"in_distribution", "lines", "quadratics", "sinusoid_large_amplitude",
-                              "sinusoid_double_frequency"}  # fmt: skip
-    for by_method in unrelated.values():
-        assert set(by_method) == evaluated - set(ORACLE_METHODS)
-    long = pd.read_csv(reports / "curves" / "sinusoid_long_finetune.csv")
-    assert list(long.step) == list(range(101)) and long.notna().all().all()
-    figures = sorted(p.name for p in (reports / "figures" / "sinusoid").iterdir())
-    assert figures == [
-        "curves.png", "examples_k10.png", "examples_k20.png", "examples_k5.png", "long_finetune.png",
-        "meta_training.png", "reml_training.png", "training.png", "unrelated.png",
-    ]  # fmt: skip
-    assert all((reports / "figures" / "sinusoid" / f).stat().st_size > 1000 for f in figures)
-    classification = json.loads((reports / "scores" / "classification.json").read_text())
-    assert set(classification) == {"glyphs"}
-    assert set(classification["glyphs"]) == {
-        "scratch",
-        "pretrained",
-        "pretrained_matched",
-        "maml",
-        "maml_matched",
-        "fomaml",
-        "reptile",
-        "reml_maskable",
-        "reml_random",
-        "reml_fixed",
-    }
-    for method, by_setting in classification["glyphs"].items():
-        assert set(by_setting) == {"5w1s", "5w5s"}
-        stats = ("acc", "ci95", "diverged", "median") + (() if method in ("fomaml", "reptile") else ("sd_seeds",))
-        for leaves in by_setting.values():
-            assert set(leaves) == {f"{m}_step{s}" for m in stats for s in (0, 1, 2)} | {"n_runs"}
-            assert all(0 <= leaves[f"acc_step{s}"] <= 1 for s in (0, 1, 2))
-    assert (reports / "figures" / "classification" / "accuracy.png").stat().st_size > 1000
-    rl = json.loads((reports / "scores" / "rl.json").read_text())
-    assert set(rl) == {"navigation2d", "cheetah_dir"}
-    for by_method in rl.values():
-        assert set(by_method) == {"scratch", "pretrained", "pretrained_matched", "oracle", "maml_trpo",
-                                  "maml_trpo_matched", "reml_maskable", "reml_random", "reml_fixed"}  # fmt: skip
-        for method, leaves in by_method.items():
-            runs = 2 if method.startswith("reml") else 1  # tiny: rl.replicates [0, 1], baseline_replicates [0]
-            stats = ("return", "ci95") + (("sd_seeds",) if runs > 1 else ())
-            assert set(leaves) == {f"{m}_step{s}" for m in stats for s in range(4)} | {"n_runs"}, method
-            assert leaves["n_runs"] == runs and all(math.isfinite(v) for v in leaves.values()), method
-    # Headline metrics: one file per setting, one number per method, the ones `dvc metrics show` prints.
-    headline = {p.relative_to(reports / "metrics").as_posix(): json.loads(p.read_text())
-                for p in sorted((reports / "metrics").rglob("*.json"))}  # fmt: skip
-    unrelated_files = [f"sinusoid/unrelated-{n}.json" for n in sorted(set(unrelated) - {"in_distribution"})]
-    assert sorted(headline) == sorted(
-        ["classification/5w1s.json", "classification/5w5s.json", "rl/cheetah_dir.json", "rl/navigation2d.json",
-         "sinusoid/k10.json", "sinusoid/k20.json", "sinusoid/k5.json", *unrelated_files]
-    )  # fmt: skip
-
-    def cell(value):
-        return "diverged" if value is None else value
-
-    assert headline["sinusoid/k10.json"] == {
-        "steps": 10,
-        **{m: cell(v["k10"]["mse_step10"]) for m, v in metrics.items()},
-    }
-    assert headline["rl/cheetah_dir.json"] == {
-        "steps": 3,
-        **{m: cell(v["return_step3"]) for m, v in rl["cheetah_dir"].items()},
-    }
-    shown = dvc("metrics", "show", cwd=repo)
-    assert shown.returncode == 0 and max(map(len, shown.stdout.splitlines())) < 400, shown.stdout
-    summary = subprocess.run([sys.executable, "-m", "reml", "results"], cwd=repo, capture_output=True, text=True)
-    assert summary.returncode == 0, summary.stderr
-    assert "== Sinusoid regression" in summary.stdout and "== Few-shot classification" in summary.stdout
-    assert "== Meta-RL" in summary.stdout and "K = 20" in summary.stdout and "5-way 5-shot" in summary.stdout
-    # A checkpoint records only the params its stage declares, so its bytes in dvc.lock follow them.
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    rl_methods = json.loads((repo / "results" / "rl" / "methods.json").read_text())["families"]
-    for family in rl:
-        maml_config = rl_methods[family]["methods"]["maml_trpo"]["training"]
-        expected = set(params["rl"]["maml_trpo"]) | {"replicate", "iterations", "meta_batch", "rollouts"}
-        assert set(maml_config) == expected
-    rl_curves = pd.read_csv(reports / "curves" / "rl.csv")
-    assert list(rl_curves.step) == [0, 1, 2, 3] and rl_curves.notna().all().all()
-    assert (reports / "figures" / "rl" / "returns.png").stat().st_size > 1000
-    report = (reports / "report.md").read_text()
-    assert "## Few-shot classification" in report and "#### 5-way 5-shot" in report and "| reml_fixed | 2 |" in report
-    assert "Profile: **tiny**" in report and "#### K = 20" in report and "figures/sinusoid/curves.png" in report
-    assert "### RQ1" in report and "### RQ3" in report and "| reml_maskable |" in report
-    assert "## Meta-RL" in report and "#### cheetah_dir" in report and "| maml_trpo |" in report
-    assert "- navigation2d, reml_maskable: " in report and "composed" in report
-    assert "nan" not in report.lower()
-    # The profile switch edits params.yaml only: the report must still name a clean code commit.
-    assert re.search(r"Code: commit `[0-9a-f]{40}` \(", report), report[:400]
-
-    second = dvc("repro", cwd=repo)
-    assert second.returncode == 0, second.stderr
-    assert "Running stage" not in second.stdout
-    assert "Data and pipelines are up to date" in second.stdout
-    metrics_diff = dvc("metrics", "diff", cwd=repo)  # against the copy's HEAD (the default profile's numbers)
-    assert metrics_diff.returncode == 0, metrics_diff.stderr
-
-    # kill -9 in the middle of a stage, then `dvc repro`: dvc.lock, every output and git status as before.
-    before = snapshot(repo)
-    stray = repo / "models" / "sinusoid" / "reml" / ".reml_ppo-support-thesis-0.partial"
-    kill_when_exists(["repro", "--force", "--single-item", "train_reml@reml_ppo-support-thesis-0"], repo, stray)
-    assert stray.is_dir()  # SIGKILL leaves it: no `finally` runs
-    after = dvc("repro", cwd=repo)
-    assert after.returncode == 0, after.stdout + after.stderr
-    assert snapshot(repo) == before
-
-
-def snapshot(repo):
-    """dvc.lock, `git status` and the bytes of every output, by path (the killed stage's stray folder is
-    left out by .dvcignore and .gitignore, so it must not show)."""
-    status = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True, check=True)
-    files = {}
-    for top in ("data", "models", "results", "reports"):
-        for path in sorted((repo / top).rglob("*")):
-            if path.is_file() and not any(part.endswith(".partial") for part in path.parts):
-                files[str(path.relative_to(repo))] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return (repo / "dvc.lock").read_text(), status.stdout, files
-
-
-def kill_when_exists(args, repo, marker, timeout=300):
-    """Run ``dvc *args`` and SIGKILL its whole process group as soon as ``marker`` exists."""
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    proc = subprocess.Popen([str(BIN / "dvc"), *args], cwd=repo, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    deadline = time.monotonic() + timeout
-    try:
-        while not marker.exists():
-            assert proc.poll() is None, f"dvc {' '.join(args)} ended before {marker} appeared"
-            assert time.monotonic() < deadline, f"{marker} did not appear in {timeout} s"
-            time.sleep(0.02)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()

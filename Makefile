@@ -48,7 +48,7 @@ gpu-check: $(STAMP)  ## the tiny profile on cuda against cpu, and meta-step timi
 test: $(STAMP)  ## lint, format check and the test suite (what CI runs)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -n auto --dist loadfile --durations=15
+	$(BIN)/pytest -n auto --dist loadfile --no-loadscope-reorder --durations=15
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

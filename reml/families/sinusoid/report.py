@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from reml.core.compare import versus
-from reml.families.sinusoid.config import REML_ABLATIONS, REML_METHODS, SinusoidParams
+from reml.families.sinusoid.config import REML_ABLATIONS, REML_METHODS, SinusoidParams, split_reml_method
 from reml.families.sinusoid.tasks import UNRELATED_FAMILIES
 
 # Finn, Abbeel & Levine (2017), appendix Table 2: sinusoid regression, 5-shot query MSE after
@@ -173,6 +173,60 @@ def research_question_1(scores: dict, paired: dict, params: SinusoidParams, long
                      f"{_cell(*at(reference))}: " + "; ".join(_versus(at(reference), at(o), o) for o in others)
                      + ".")  # fmt: skip
     return "\n".join(lines)
+
+
+def validation_objective(run_info: dict, k: int) -> float | None:
+    """One run's validation objective at ``k`` shots: the mean query MSE over steps 1..S on the validation
+    tasks at the step size chosen there (``step_size_tuning``, reml/core/harness.py); None if it diverged."""
+    tuning = run_info["step_size_tuning"][f"k{k}"]
+    value = next(v for lr, v in tuning["val_mse_by_lr"].items() if float(lr) == tuning["chosen"])
+    return value if value is not None and math.isfinite(value) else None
+
+
+def variant_choice(methods_info: dict, methods: Sequence[str], reference: str, shots: Sequence[int]) -> str:
+    """The reference REML row and its variants (same agent and encoding) on the validation tasks, and the
+    one with the lowest validation objective averaged over K: chosen without a test score."""
+    agent, encoding, _ = split_reml_method(reference)
+    rows = [m for m in methods if m in REML_METHODS and split_reml_method(m)[:2] == (agent, encoding)]
+    if len(rows) < 2:
+        return f"(needs a variant of {reference} among evaluate_fewshot.methods)"
+    head = "| variant | runs | " + " | ".join(f"K = {k}" for k in shots) + " | mean over K |"
+    out = [head, "|---|---|" + "---|" * (len(shots) + 1)]
+    means: dict[str, float | None] = {}
+    for method in rows:
+        runs = methods_info[method]["runs"]
+        cells, per_k = [], []
+        for k in shots:
+            values = [validation_objective(r, k) for r in runs]
+            if any(v is None for v in values):
+                cells.append(f"diverged in {sum(v is None for v in values)} run(s)")
+                per_k.append(None)
+                continue
+            sd = float(pd.Series(values).std()) if len(values) > 1 else None
+            cells.append(f"{_num(sum(values) / len(values))}" + (f" [{_num(sd)}]" if sd is not None else ""))
+            per_k.append(sum(values) / len(values))
+        means[method] = None if None in per_k else sum(per_k) / len(per_k)  # type: ignore[operator]
+        variant = split_reml_method(method)[2]
+        label = f"{variant} (default)" if variant == "thesis" else variant
+        mean = "diverged" if means[method] is None else _num(means[method])  # type: ignore[arg-type]
+        out.append(f"| {label} | {len(runs)} | " + " | ".join(cells) + f" | {mean} |")
+    finite = {m: v for m, v in means.items() if v is not None}
+    if not finite:
+        return "\n".join([*out, "", "No variant has a finite validation objective: none is chosen."])
+    best = min(finite, key=lambda m: (finite[m], rows.index(m)))
+    variant = split_reml_method(best)[2]
+    elsewhere = (
+        "Classification and meta-RL REML already train each built network with their harness's own rule (SGD on "
+        "the support images; one REINFORCE step at the test-time step size), the change `sgd_inner` makes here, "
+        "and run no separate variant."
+        if variant == "sgd_inner"
+        else "Classification and meta-RL REML run the thesis's rule too, with their harness's inner optimiser."
+        if variant == "thesis"
+        else f"`{variant}` is not implemented in classification and meta-RL: their REML rows keep the thesis's "
+        "composition rule, with their harness's inner optimiser."
+    )
+    return "\n".join([*out, "", f"Chosen on validation tasks: **{variant}** (`{best}`; its test rows are in the tables "
+                       f"and the paired table above). {elsewhere}"])  # fmt: skip
 
 
 def unrelated_table(unrelated: dict, params: SinusoidParams, k: int, steps: Sequence[int]) -> str:
@@ -385,6 +439,14 @@ CI excludes 0.
 {paired_table(paired, params, paired_steps)}
 
 {research_question_1(scores, paired, params, long_curves)}
+
+#### Which variant? Chosen on validation tasks
+
+Each REML variant's validation objective (the mean query MSE over steps 1..{steps} on the validation tasks,
+at the step size tuned there; the quantity every method's step size is tuned by), mean over its runs with
+the runs' standard deviation in brackets. No test task enters this choice.
+
+{variant_choice(methods_info, methods, reference, params.adaptation.shots)}
 
 The thesis's own figure, {long_setup}, is `long_finetune.png` above.
 

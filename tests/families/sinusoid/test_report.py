@@ -12,6 +12,7 @@ from reml.families.sinusoid.report import (
     research_question_3,
     score_cell,
     unrelated_table,
+    variant_choice,
 )
 
 
@@ -64,3 +65,33 @@ def test_paired_verdicts_need_a_ci_that_excludes_zero_and_finite_values():
     text = research_question_1({}, paired, params, pd.DataFrame({"step": [0]}))
     assert "against reml_random: lower in 3, level in 6 of 9 cells" in text
     assert "against maml: higher in 6, not comparable in 3 of 9 cells" in text
+
+
+def tuned(*objectives):
+    """One run's step_size_tuning: at each K (5, 10) the chosen step size 0.01 scored ``objective``."""
+    return {"step_size_tuning": {f"k{k}": {"chosen": 0.01, "val_mse_by_lr": {"0.001": 9.0, "0.01": v, "0.1": None}}
+                                 for k, v in zip((5, 10), objectives, strict=True)}}  # fmt: skip
+
+
+def test_the_variant_is_chosen_by_its_validation_objective_and_a_diverged_one_never_wins():
+    runs = {
+        "reml_maskable": [tuned(3.0, 2.0), tuned(3.2, 2.2)],  # mean over K 2.6
+        "reml_maskable_sgd_inner": [tuned(2.0, 3.5), tuned(2.2, 3.3)],  # 2.75
+        "reml_maskable_relative": [tuned(0.1, None), tuned(0.1, 0.1)],  # diverged on one run
+        "reml_ppo": [tuned(0.5, 0.5)],  # another agent: not a variant of the reference
+        "maml": [tuned(0.1, 0.1)],
+    }
+    text = variant_choice({m: {"runs": r} for m, r in runs.items()}, list(runs), "reml_maskable", (5, 10))
+    assert "| thesis (default) | 2 | 3.100 [0.141] | 2.100 [0.141] | 2.600 |" in text
+    assert "| relative | 2 | 0.100 [0.000] | diverged in 1 run(s) | diverged |" in text
+    assert "Chosen on validation tasks: **thesis**" in text and "reml_ppo" not in text and "maml" not in text
+    assert "run the thesis's rule too" in text
+    runs["reml_maskable_relative"] = [tuned(0.1, 0.1)]
+    text = variant_choice({m: {"runs": r} for m, r in runs.items()}, list(runs), "reml_maskable", (5, 10))
+    assert "**relative**" in text and "`relative` is not implemented in classification and meta-RL" in text
+    runs["reml_maskable_sgd_inner"] = [tuned(0.05, 0.05)]
+    text = variant_choice({m: {"runs": r} for m, r in runs.items()}, list(runs), "reml_maskable", (5, 10))
+    assert "**sgd_inner**" in text and "| sgd_inner | 1 | 0.050 | 0.050 | 0.050 |" in text
+    assert "already train each built network with their harness's own rule" in text
+    only = variant_choice({"reml_maskable": {"runs": runs["reml_maskable"]}}, ["reml_maskable"], "reml_maskable", (5,))
+    assert only.startswith("(needs a variant")

@@ -31,8 +31,7 @@ TARGETS = ["evaluate_fewshot"]
 
 
 def dvc(*args, cwd):
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run([str(BIN / "dvc"), *args], cwd=cwd, capture_output=True, text=True, env=env)
+    return run([str(BIN / "dvc"), *args], cwd)
 
 
 def stage_run_names(repo):
@@ -152,7 +151,7 @@ def test_tiny_profile_end_to_end(tiny_run):
     }
     shown = dvc("metrics", "show", cwd=repo)
     assert shown.returncode == 0 and max(map(len, shown.stdout.splitlines())) < 400, shown.stdout
-    summary = subprocess.run([sys.executable, "-m", "reml", "results"], cwd=repo, capture_output=True, text=True)
+    summary = run([sys.executable, "-m", "reml", "results"], repo)
     assert summary.returncode == 0, summary.stderr
     assert "== Sinusoid regression" in summary.stdout and "== Few-shot classification" in summary.stdout
     assert "== Meta-RL" in summary.stdout and "K = 20" in summary.stdout and "5-way 5-shot" in summary.stdout

@@ -39,6 +39,7 @@ def run(args, params: config.SinusoidParams) -> None:
         long_curves=long_curves,
         unrelated=json.loads(require_file(args.unrelated, "evaluate_fewshot").read_text()),
         reml_logs=reml_logs,
+        mixed=json.loads(require_file(args.mixed, "evaluate_mixed").read_text()),
     )
     for name, figure in figures.items():
         save_png(figure, Path(args.out_dir) / name, params.make_figures.dpi)
@@ -54,6 +55,7 @@ if __name__ == "__main__":
         "examples",
         "long_curves",
         "unrelated",
+        "mixed",
         "reml_logs_dir",
         "out_dir",
         "plots_out",

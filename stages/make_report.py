@@ -38,6 +38,8 @@ def run(args, params: all_params.AllParams) -> None:
             pd.read_csv(require_file(args.long_curves, "evaluate_fewshot")),
             read_json(args.unrelated, "evaluate_fewshot"),
             figures,
+            read_json(args.mixed_scores, "evaluate_mixed"),
+            read_json(args.mixed_paired, "evaluate_mixed"),
         ),
         classification.section(
             read_json(args.classification_scores, "evaluate_classification"),
@@ -58,7 +60,8 @@ def run(args, params: all_params.AllParams) -> None:
 
 
 if __name__ == "__main__":
-    sinusoid_inputs = ("scores", "curves", "methods", "paired", "long_curves", "unrelated", "figures_dir")
+    sinusoid_inputs = ("scores", "curves", "methods", "paired", "long_curves", "unrelated", "figures_dir",
+                       "mixed_scores", "mixed_paired")  # fmt: skip
     other_inputs = ("classification_scores", "classification_methods", "classification_figure", "rl_scores",
                     "rl_methods", "rl_figure")  # fmt: skip
     paths = (*sinusoid_inputs, *other_inputs, "out")

@@ -23,6 +23,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "reml_variants",
         "train_reml",
         "evaluate_fewshot",
+        "train_mixed",
         "make_figures",
     ),
     "classification": ("classification",),

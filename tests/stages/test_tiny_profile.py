@@ -95,8 +95,14 @@ def test_tiny_profile_end_to_end(tiny_run):
     figures = sorted(p.name for p in (reports / "figures" / "sinusoid").iterdir())
     assert figures == [
         "curves.png", "examples_k10.png", "examples_k20.png", "examples_k5.png", "long_finetune.png",
-        "meta_training.png", "reml_training.png", "training.png", "unrelated.png",
+        "meta_training.png", "mixed.png", "reml_training.png", "training.png", "unrelated.png",
     ]  # fmt: skip
+    mixed = json.loads((reports / "scores" / "sinusoid_mixed.json").read_text())
+    assert list(mixed) == ["sinusoid", "lines", "quadratics", "sinusoid_large_amplitude", "sinusoid_double_frequency"]
+    for by_method in mixed.values():
+        assert list(by_method) == ["scratch", "scratch_deep", "pretrained", "maml_matched", "reml_maskable",
+                                   "reml_random", "reml_fixed"]  # fmt: skip
+        assert all(leaves["k10"]["n_runs"] == 2 for leaves in by_method.values())
     assert all((reports / "figures" / "sinusoid" / f).stat().st_size > 1000 for f in figures)
     classification = json.loads((reports / "scores" / "classification.json").read_text())
     assert set(classification) == {"glyphs"}

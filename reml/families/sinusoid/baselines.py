@@ -140,13 +140,20 @@ def train_joint_regression(
 
 
 def joint(
-    method: str, params: SinusoidParams, val_tasks: TaskSet, replicate: int = 0, *, device: torch.device
+    method: str,
+    params: SinusoidParams,
+    val_tasks: TaskSet,
+    replicate: int = 0,
+    *,
+    device: torch.device,
+    distribution: TaskDistribution | None = None,
 ) -> tuple[Checkpoint, TrainingLog]:
     """``pretrained``, ``pretrained_matched`` or ``oracle``: trained by joint regression (its own params
-    section, seed + ``replicate``), then its test-time step size tuned, both on ``device``."""
+    section, seed + ``replicate``) on ``distribution`` (default: the sinusoids), then its test-time step
+    size tuned, both on ``device``."""
     cfg = getattr(params, f"train_{method}")
     inputs = JOINT_INPUTS[method]
-    distribution = SinusoidDistribution.of(params.sinusoid)
+    distribution = distribution or SinusoidDistribution.of(params.sinusoid)
     model = MLP((input_dim(inputs, 1, len(distribution.param_names)), *params.model.hidden, 1))
     trained, log = train_joint_regression(
         model,
@@ -178,14 +185,20 @@ def train_joint(method: str, params: SinusoidParams, val_tasks: str, out: str, l
 
 
 def meta_learner(
-    params: SinusoidParams, variant: str, replicate: int = 0, *, device: torch.device
+    params: SinusoidParams,
+    variant: str,
+    replicate: int = 0,
+    *,
+    device: torch.device,
+    distribution: TaskDistribution | None = None,
 ) -> tuple[Checkpoint, TrainingLog]:
-    """``maml``, ``fomaml``, ``reptile`` or ``maml_matched`` meta-trained on sinusoids on ``device``
-    (``train_maml``, seed + ``replicate``); the test-time step size is the variant's own inner step size
-    for every K."""
+    """``maml``, ``fomaml``, ``reptile`` or ``maml_matched`` meta-trained on ``distribution`` (default: the
+    sinusoids) on ``device`` (``train_maml``, seed + ``replicate``); the test-time step size is the variant's
+    own inner step size for every K."""
     cfg = getattr(params.train_maml, variant)
     model = MLP((1, *params.model.hidden, 1))
-    batches = MetaBatches(SinusoidDistribution.of(params.sinusoid), cfg.meta_batch, cfg.k_support, cfg.k_query,
+    distribution = distribution or SinusoidDistribution.of(params.sinusoid)
+    batches = MetaBatches(distribution, cfg.meta_batch, cfg.k_support, cfg.k_query,
                           generator(cfg.seed + replicate, f"{variant}/train"))  # fmt: skip
     theta, log = meta_train(model, cfg, batches, mse, 100, variant, device=device)
     ckpt = Checkpoint(

@@ -177,7 +177,7 @@ REML_ENCODINGS = ("support", "oracle")
 
 # How REML learns (reml.methods.reml.env): `thesis` is the `reml` section as it stands (the thesis's rules);
 # each other variant overrides some of its keys (params `reml_variants.<name>`).
-REML_VARIANTS = ("thesis", "meta_gradient", "relative", "sgd_inner")
+REML_VARIANTS = ("thesis", "meta_gradient", "relative", "sgd_inner", "slot_pools", "sgd_slot_pools", "candidate_scores")
 
 
 def reml_method(agent: str, encoding: str, variant: str = "thesis") -> str:
@@ -231,6 +231,8 @@ class RemlConfig:
     blend: float  # overwrite: pool layer <- (1 - blend) * old + blend * trained
     meta_lr: float  # meta_gradient: Adam step size of the pool layers
     first_order: bool  # meta_gradient: the gradient at the adapted weights (no second derivatives)
+    slot_pools: bool  # hidden slot s takes only the hidden layers j with j % depth == s - 1 (its own pool)
+    candidate_scores: bool  # observation: each candidate layer's support loss after one inner step
 
     def __post_init__(self) -> None:
         check_positive(self, "depth", "k_query", "inner_steps")
@@ -300,6 +302,40 @@ class EvaluateFewshotConfig:
         require(self.unrelated_k >= 1, "unrelated_k", f"must be >= 1, got {self.unrelated_k}")
 
 
+# Research question 4 (where modularity should pay): the families of the training mixture, the sinusoids
+# and the unrelated families of research question 3 (reml/families/sinusoid/tasks.py, UNRELATED_FAMILIES).
+MIXED_FAMILIES = ("sinusoid", "lines", "quadratics", "sinusoid_large_amplitude", "sinusoid_double_frequency")
+MIXED_TRAINED = ("pretrained", "maml", "maml_matched")  # besides REML rows (support encoding)
+MIXED_UNTRAINED = ("scratch", "scratch_deep")  # scored on the mixture too, step sizes tuned on its validation tasks
+
+
+@dataclass(frozen=True)
+class TrainMixedConfig:
+    """Research question 4: every method trained on a mixture of task families (each task's family drawn
+    uniformly from ``families``) and scored on each family's fixed test set (``train_mixed`` and
+    ``evaluate_mixed``; reml/families/sinusoid/mixed.py). Each method keeps its own training section
+    (``train_pretrained``, ``train_maml.<variant>``, ``train_reml``), so its budget is the one in the main tables."""
+
+    families: tuple[str, ...]  # of MIXED_FAMILIES
+    methods: tuple[str, ...]  # trained on the mixture: MIXED_TRAINED and REML rows with the support encoding
+    reference: str  # the REML row the paired differences and the ablations (reml_random, reml_fixed) are about
+    n_val: int  # validation tasks per family (the mixture's own stream): step sizes, reml_fixed's composition
+    k: int  # support points at test (one of adaptation.shots)
+    seed: int  # the validation tasks' stream
+
+    def __post_init__(self) -> None:
+        check_seed("seed", self.seed)
+        check_positive(self, "n_val", "k")
+        check_choices("families", self.families, MIXED_FAMILIES)
+        require(
+            len(self.families) >= 2, "families", f"a mixture needs at least two families, got {list(self.families)}"
+        )
+        allowed = (*MIXED_TRAINED, *(m for m in REML_METHODS if "_oracle" not in m))
+        check_choices("methods", self.methods, allowed)
+        require(self.reference in self.methods and self.reference in REML_METHODS, "reference",
+                f"{self.reference!r} must be a REML row of train_mixed.methods {list(self.methods)}")  # fmt: skip
+
+
 @dataclass(frozen=True)
 class MakeFiguresConfig:
     """Rendering of the seaborn figures (``dpi`` also for the other families' figures)."""
@@ -337,6 +373,7 @@ class SinusoidParams:
     reml_variants: dict[str, RemlConfig]  # each variant's reml config: the reml section with its overrides
     train_reml: TrainRemlConfig
     evaluate_fewshot: EvaluateFewshotConfig
+    train_mixed: TrainMixedConfig
     make_figures: MakeFiguresConfig
 
     def __post_init__(self) -> None:
@@ -401,6 +438,15 @@ class SinusoidParams:
                 f"K = {k} exceeds the largest of adaptation.shots ({max(self.adaptation.shots)}), "
                 "the most support points a REML policy is trained to encode",
             )
+        mixed = self.train_mixed
+        require(mixed.k in self.adaptation.shots, "train_mixed.k",
+                f"K = {mixed.k} must be one of adaptation.shots {list(self.adaptation.shots)}")  # fmt: skip
+        require(max(self.adaptation.shots) <= self.generate_tasks.k_max, "train_mixed.k",
+                f"the validation tasks store generate_tasks.k_max = {self.generate_tasks.k_max} points")  # fmt: skip
+        untrained_mixed = [m for m in mixed.methods if m in REML_METHODS and split_reml_method(m)[2]
+                           not in self.train_reml.variants]  # fmt: skip
+        require(not untrained_mixed, "train_mixed.methods",
+                f"{untrained_mixed} use variants not in train_reml.variants {self.train_reml.variants}")  # fmt: skip
         too_far = [s for s in self.make_figures.example_steps if s > self.adaptation.steps]
         require(
             not too_far, "make_figures.example_steps", f"{too_far} exceed adaptation.steps = {self.adaptation.steps}"

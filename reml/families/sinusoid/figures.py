@@ -220,6 +220,7 @@ def report_figures(
     long_curves: pd.DataFrame,
     unrelated: dict,
     reml_logs: dict[str, pd.DataFrame],
+    mixed: dict,
 ) -> dict[str, plt.Figure]:
     """Every sinusoid figure of the report, by file name, from the evaluation tables and training logs."""
     shots, methods = params.adaptation.shots, list(params.evaluate_fewshot.methods)
@@ -230,6 +231,7 @@ def report_figures(
         ),
         "reml_training.png": reml_training(reml_logs),
         "unrelated.png": unrelated_tasks(unrelated, params.evaluate_fewshot.unrelated_k, params.adaptation.steps),
+        "mixed.png": unrelated_tasks(mixed, params.train_mixed.k, params.adaptation.steps),
     }
     reml_rows = [m for m in methods if m in REML_METHODS or m.startswith("reml_")]
     others = [m for m in methods if m not in reml_rows]

@@ -14,7 +14,13 @@ Observation (a flat float32 vector):
   The current loss of a partial network is the support MSE of its best immediate completion (the
   layers so far followed by the pool's output layer that fits the support points best); before any
   layer it is the loss of predicting 0, and for a complete network its own loss. The output scale
-  is the root-mean-square of the last chosen layer's outputs (of x before any layer).
+  is the root-mean-square of the last chosen layer's outputs (of x before any layer);
+- with ``candidate_scores`` (BounceGrad's proposal score, Alet et al. 2018), one more entry per pool
+  layer: ``log(1 + support MSE)`` of the network prefix + that layer (completed by the pool's best output
+  layer) after one inner step, for the layers that may fill the current slot, −1 for the others.
+
+With ``slot_pools``, hidden slot s draws only from its own share of the hidden layers (local index j with
+``j % depth == s - 1``), so each slot's layers specialise to their position in the network.
 
 Reward: ``terminal`` gives ``bounded_reward(query loss after inner training)`` at the last step and
 0 before. ``dense`` shapes it with the potential φ (Ng et al. 1999): φ = 0 at the start,
@@ -45,11 +51,11 @@ from stable_baselines3.common.callbacks import BaseCallback
 from torch import Tensor
 
 from reml.core.config import ConfigError, from_dict, to_dict
-from reml.core.harness import Adaptation, mse
+from reml.core.harness import Adaptation, adapt, mse
 from reml.core.io import ArtifactError, check_step_sizes, reading
 from reml.core.nets import MLP, InputKind, Weights
 from reml.core.seeding import generator
-from reml.core.tasks import TaskSet
+from reml.core.tasks import TaskDistribution, TaskSet
 from reml.families.sinusoid.baselines import tune_per_k
 from reml.families.sinusoid.config import RemlConfig, SinusoidParams, reml_method
 from reml.families.sinusoid.tasks import SinusoidDistribution
@@ -86,7 +92,7 @@ class RegressionCompositionEnv(SupervisedCompositionEnv):
     def __init__(
         self,
         pool: LayerPool,
-        distribution: SinusoidDistribution,
+        distribution: TaskDistribution,
         depth: int = 3,
         k_support: int | Sequence[int] = 10,
         k_query: int = 10,
@@ -102,6 +108,8 @@ class RegressionCompositionEnv(SupervisedCompositionEnv):
         pool_update: str = "overwrite",
         meta_lr: float = 0.001,
         first_order: bool = True,
+        slot_pools: bool = False,
+        candidate_scores: bool = False,
     ) -> None:
         if depth < 1 or depth > pool.n_hidden:
             raise ValueError(f"depth must be in [1, {pool.n_hidden}] (the pool's hidden layers), got {depth}")
@@ -112,12 +120,24 @@ class RegressionCompositionEnv(SupervisedCompositionEnv):
         self.encoding = encoding
         self.reward_mode = reward
         self._potential = 0.0
+        self.slot_pools, self.candidate_scores = slot_pools, candidate_scores
+        self.n_features = 2 + (pool.size if candidate_scores else 0)
         n_slots = depth + 2
         super().__init__(
             pool, n_slots, distribution, network_model(pool, n_slots), mse, k_support, k_query,
             Adaptation(inner_optimizer, inner_lr, inner_steps), reward_scale, write_back, blend, k_encode,
             pool_update=pool_update, meta_lr=meta_lr, first_order=first_order, relative_reward=reward == "relative",
         )  # fmt: skip
+
+    def valid_actions(self) -> list[int]:
+        """The base rule (input, distinct hiddens, output); with ``slot_pools``, hidden slot s (1-based)
+        takes only the hidden layers whose local index j has ``j % depth == s - 1``."""
+        valid = super().valid_actions()
+        slot = len(self._chosen)
+        if not self.slot_pools or slot in (0, self.n_slots - 1):
+            return valid
+        start = self.pool.indices("hidden").start
+        return [i for i in valid if (i - start) % (self.n_slots - 2) == slot - 1]
 
     # ------------------------------------------------------------------ hooks
 
@@ -175,7 +195,47 @@ class RegressionCompositionEnv(SupervisedCompositionEnv):
             return bounded_reward(mse(prediction, self._task["query_y"]).item(), self.reward_scale)
 
     def _network_features(self) -> Tensor:
-        """log(1 + current support loss), log(1 + output scale); see the module docstring."""
+        """log(1 + current support loss), log(1 + output scale), and with ``candidate_scores`` the
+        candidates' scores (:meth:`_candidate_scores`); see the module docstring."""
+        features = self._loss_and_scale()
+        return torch.cat([features, self._candidate_scores()]) if self.candidate_scores else features
+
+    def _candidate_scores(self) -> Tensor:
+        """(pool.size,): for each layer that may fill the current slot, ``log(1 + support MSE)`` after one
+        inner step (the env's optimiser and step size) of the network prefix + that layer, completed by
+        the pool's output layer that gives the lowest such loss (the candidate itself in the output slot);
+        −1 for the other layers and once the network is complete. Support points only (leak-free)."""
+        scores = torch.full((self.pool.size,), -1.0, device=self.device)
+        slot = len(self._chosen)
+        if slot == self.n_slots:
+            return scores
+        valid = self.valid_actions()
+        kind = self.pool.kind(valid[0])
+        last = slot == self.n_slots - 1
+        heads = [0] if last else list(range(self.pool.n_output))
+        local = torch.tensor([i - self.pool.indices(kind).start for i in valid], device=self.device)
+        prefix = {f"{s}.{name}": t for s, i in enumerate(self._chosen) for name, t in self.pool.layer(i).items()}
+        per_candidate = {f"{slot}.{name}": t[local].repeat_interleave(len(heads), 0)
+                         for name, t in self.pool.parts[kind].items()}  # fmt: skip
+        if not last:
+            head_index = torch.tensor(heads, device=self.device).repeat(len(valid))
+            per_candidate |= {f"{slot + 1}.{name}": t[head_index] for name, t in self.pool.parts["output"].items()}
+        n_layers = slot + (1 if last else 2)
+        width = self.pool.parts["hidden"]["weight"].shape[1]
+        model = MLP((1, *[width] * (n_layers - 1), 1))
+        one_step = Adaptation(self.adaptation.optimizer, self.adaptation.lr, 1)
+        x, y = self._task["support_x"], self._task["support_y"]
+
+        def support_loss(candidate: Weights) -> Tensor:
+            trained = adapt(model, {**prefix, **candidate}, x, y, one_step, mse)
+            return mse(model(trained, x), y)
+
+        losses = torch.vmap(support_loss)(per_candidate).view(len(valid), len(heads)).amin(dim=1)
+        losses = torch.nan_to_num(losses.detach(), nan=1e6, posinf=1e6).clamp(0, 1e6)
+        scores[torch.tensor(valid, device=self.device)] = losses.log1p()
+        return scores
+
+    def _loss_and_scale(self) -> Tensor:
         x, y = self._task["support_x"], self._task["support_y"]
         with torch.no_grad():
             if not self._chosen:
@@ -209,7 +269,7 @@ def create_pool(cfg: RemlConfig, generator: torch.Generator) -> LayerPool:
 def make_env(
     pool: LayerPool,
     cfg: RemlConfig,
-    distribution: SinusoidDistribution,
+    distribution: TaskDistribution,
     shots: Sequence[int],
     encoding: str,
     write_back: bool | None = None,
@@ -232,6 +292,8 @@ def make_env(
         pool_update=cfg.pool_update,
         meta_lr=cfg.meta_lr,
         first_order=cfg.first_order,
+        slot_pools=cfg.slot_pools,
+        candidate_scores=cfg.candidate_scores,
     )
 
 
@@ -312,7 +374,18 @@ class AblationComposer:
         if self.method == "reml_fixed":
             return [list(self.layers)] * n
         rng = generator(self.seed, f"reml_random/{self.stream}")
+        if self.env.slot_pools:
+            return [self._random_slot_composition(rng) for _ in range(n)]
         return random_compositions(self.env.pool, self.env.n_slots, n, rng)
+
+    def _random_slot_composition(self, rng: torch.Generator) -> list[int]:
+        """A composition uniform over the valid ones of a slot-pool environment (each slot's own layers)."""
+        start = self.env.pool.indices("hidden").start
+        depth = self.env.n_slots - 2
+        slots = [list(self.env.pool.indices("input"))]
+        slots += [[i for i in self.env.pool.indices("hidden") if (i - start) % depth == s] for s in range(depth)]
+        slots += [list(self.env.pool.indices("output"))]
+        return [layers[int(torch.randint(len(layers), (), generator=rng))] for layers in slots]
 
     def initial_params(self, tasks: TaskSet) -> tuple[Weights, bool]:
         """Per-task networks, stacked; reads nothing of the tasks but their number."""
@@ -387,20 +460,21 @@ def train(
     directory: Path,
     *,
     device: torch.device,
+    distribution: TaskDistribution | None = None,
 ) -> list[dict[str, float]]:
     """Train one REML agent and its pool (``train_reml``) on ``device``, then tune its test-time step size
     per K on the validation tasks; the agent, its pool and checkpoints go to ``directory``. Returns the
     training curve.
 
-    Training tasks are drawn fresh from the training distribution every episode (K drawn from
-    ``adaptation.shots``); the validation tasks only tune the step sizes, after training.
+    Training tasks are drawn fresh from ``distribution`` (default: the sinusoids) every episode (K drawn
+    from ``adaptation.shots``); the validation tasks only tune the step sizes, after training.
     """
     cfg, reml_cfg, shots = params.train_reml, params.reml_for(variant), params.adaptation.shots
     if max(shots) > val_tasks.k_max:
         raise ConfigError(
             f"adaptation.shots: K = {max(shots)} exceeds the {val_tasks.k_max} points of the validation tasks"
         )
-    distribution = SinusoidDistribution.of(params.sinusoid)
+    distribution = distribution or SinusoidDistribution.of(params.sinusoid)
     pool = create_pool(reml_cfg, generator(seed, "reml/pool")).to(device)  # same initial pool for every agent
     env = make_env(pool, reml_cfg, distribution, shots, encoding)
     algorithm = make_agent(agent, env, cfg.ppo, seed)
@@ -457,7 +531,7 @@ def save_composer(
 
 
 def load_composer(
-    directory: str | Path, distribution: SinusoidDistribution, made_by: str, *, device: torch.device
+    directory: str | Path, distribution: TaskDistribution, made_by: str, *, device: torch.device
 ) -> RegressionComposer:
     """Rebuild a trained agent from its safetensors files (weights only: nothing is unpickled), its policy
     and pool on ``device``."""

@@ -229,13 +229,16 @@ def variant_choice(methods_info: dict, methods: Sequence[str], reference: str, s
                        f"and the paired table above). {elsewhere}"])  # fmt: skip
 
 
-def unrelated_table(unrelated: dict, params: SinusoidParams, k: int, steps: Sequence[int]) -> str:
-    """Query MSE on the unrelated task families vs in-distribution, one row per method, per step."""
+def unrelated_table(
+    unrelated: dict, params: SinusoidParams, k: int, steps: Sequence[int], in_distribution: str = "in_distribution"
+) -> str:
+    """Query MSE on the unrelated task families vs in-distribution (the family named ``in_distribution``,
+    scored on the sinusoid test tasks), one row per method, per step."""
     families = list(unrelated)
     methods = list(dict.fromkeys(m for f in families for m in unrelated[f]))
     if not methods:
         return "(no method without access to the true task parameters was evaluated)"
-    n = {"in_distribution": params.generate_tasks.n_test}
+    n = {in_distribution: params.generate_tasks.n_test}
     out = []
     for step in steps:
         out += [f"#### After {_steps_word(step)} (K = {k})", ""]
@@ -274,6 +277,48 @@ def research_question_3(unrelated: dict, reference: str, k: int, step: int) -> s
             text += "; not ranked, fine-tuning diverged on some tasks: " + ", ".join(
                 _diverged(by_method[m][f"k{k}"], m, step) for m in diverged)  # fmt: skip
         lines.append(text + ".")
+    return "\n".join(lines)
+
+
+def mixed_paired_table(paired: dict, params: SinusoidParams, steps: Sequence[int]) -> str:
+    """Per family of the mixture: the reference REML row minus each other method, task by task."""
+    k = params.train_mixed.k
+    out = ["| family | REML minus | training tasks | " + " | ".join(_steps_word(s) for s in steps) + " |",
+           "|---|---|---|" + "---|" * len(steps)]  # fmt: skip
+    for family, by_other in paired.items():
+        for other in (m for m in by_other if m != "reference"):
+            leaves = by_other[other][f"k{k}"]
+            cells = [paired_word(leaves.get(f"diff_step{s}"), leaves.get(f"ci95_step{s}")) for s in steps]
+            out.append(
+                f"| {family.replace('_', ' ')} | {other} | {budget(params, other)} | " + " | ".join(cells) + " |"
+            )
+    return "\n".join(out)
+
+
+def research_question_4(paired: dict, params: SinusoidParams, step: int) -> str:
+    """RQ4 in words, from the paired differences after ``step`` steps: per family, where the reference stands
+    against MAML at both budgets and against its own ablations."""
+    k, reference = params.train_mixed.k, params.train_mixed.reference
+    lines = []
+    for family, by_other in paired.items():
+        parts = []
+        for other in ("maml", "maml_matched", "pretrained", "reml_random", "reml_fixed"):
+            if other in by_other:
+                leaves = by_other[other][f"k{k}"]
+                parts.append(
+                    f"against {other} {paired_word(leaves.get(f'diff_step{step}'), leaves.get(f'ci95_step{step}'))}"
+                )
+        lines.append(f"- {family.replace('_', ' ')}: {reference} " + "; ".join(parts) + ".")
+    wins = {other: sum("(lower)" in paired_word(by_other[other][f"k{k}"].get(f"diff_step{step}"),
+                                                 by_other[other][f"k{k}"].get(f"ci95_step{step}"))
+                       for by_other in paired.values() if other in by_other)
+            for other in ("maml", "maml_matched", "reml_random")}  # fmt: skip
+    n = len(paired)
+    lines.append(
+        f"\nAfter {_steps_word(step)}, {reference} has the lower MSE (CI of the paired difference excluding 0) on "
+        f"{wins['maml']} of {n} families against maml, {wins['maml_matched']} of {n} against maml_matched (the same "
+        f"number of training tasks) and {wins['reml_random']} of {n} against random compositions of its own pool."
+    )
     return "\n".join(lines)
 
 
@@ -346,6 +391,11 @@ UNRELATED_CAPTION = (
     "mean and 95% CI (log scale)"
 )
 
+MIXED_CAPTION = (
+    "Research question 4: every method trained on the mixture of families, query MSE after {steps} steps (K = {k}) "
+    "on each family's test tasks, mean and 95% CI (log scale)"
+)
+
 
 def _long_setup(params: SinusoidParams) -> dict[str, object]:
     long = params.evaluate_fewshot.long_finetune
@@ -365,6 +415,7 @@ def figure_files(params: SinusoidParams) -> dict[str, str]:
         REML_CAPTION: "reml_training.png",
         LONG_CAPTION.format(**_long_setup(params)): "long_finetune.png",
         UNRELATED_CAPTION.format(k=params.evaluate_fewshot.unrelated_k, steps=params.adaptation.steps): "unrelated.png",
+        MIXED_CAPTION.format(k=params.train_mixed.k, steps=params.adaptation.steps): "mixed.png",
     }
 
 
@@ -377,6 +428,8 @@ def section(
     long_curves: pd.DataFrame,
     unrelated: dict,
     figures: dict[str, str],
+    mixed_scores: dict,
+    mixed_paired: dict,
 ) -> str:
     """The sinusoid section of the report as markdown, from the evaluation's tables. ``figures`` maps a
     caption to a path relative to the report."""
@@ -458,4 +511,25 @@ meta-training (same input range, same harness and step sizes as in-distribution)
 
 {research_question_3(unrelated, reference, cfg.unrelated_k, steps)}
 
-{unrelated_table(unrelated, params, cfg.unrelated_k, (0, steps))}"""
+{unrelated_table(unrelated, params, cfg.unrelated_k, (0, steps))}
+
+### RQ4: where modularity should pay: training on a mixture of families
+
+The questions above train on sinusoids only. Here every method trains on a mixture: each training task's
+family is drawn uniformly from {", ".join(f.replace("_", " ") for f in params.train_mixed.families)}
+(`train_mixed`), with the same budget as in the main tables, {replicates} run(s) each; each is then scored on every
+family's fixed test set (the sinusoid test tasks and research question 3's, which no method trained on) at
+K = {params.train_mixed.k}. Step sizes, including `scratch`'s, are tuned on the mixture's own validation
+tasks ({params.train_mixed.n_val} per family); `reml_random` and `reml_fixed` use the pools of
+`{params.train_mixed.reference}` (`train_mixed.reference`, fixed before testing). A single MAML
+initialisation has to serve every family; a composer can choose different layers for each.
+
+{research_question_4(mixed_paired, params, steps)}
+
+{research_question_3(mixed_scores, params.train_mixed.reference, params.train_mixed.k, steps)}
+
+Paired differences, `{params.train_mixed.reference}` minus each other method on the same test tasks:
+
+{mixed_paired_table(mixed_paired, params, paired_steps)}
+
+{unrelated_table(mixed_scores, params, params.train_mixed.k, (0, 1, steps), in_distribution="sinusoid")}"""

@@ -97,7 +97,8 @@ def test_committed_params_are_valid():
         ),
         (
             lambda d: d["reml_variants"].update(bounce={"blend": 0.5}),
-            r"^reml_variants: unknown \['bounce'\]; allowed: \['meta_gradient', 'relative', 'sgd_inner'\]",
+            r"^reml_variants: unknown \['bounce'\]; allowed: \['meta_gradient', 'relative', 'sgd_inner', "
+            r"'slot_pools', 'sgd_slot_pools', 'candidate_scores'\]",
         ),
         (
             lambda d: d["reml_variants"].pop("relative"),

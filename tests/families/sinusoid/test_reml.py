@@ -5,12 +5,13 @@ import math
 import subprocess
 import sys
 import zipfile
+from dataclasses import replace
 
 import pytest
 import torch
 import yaml
 
-from reml.core.harness import Adaptation, score
+from reml.core.harness import Adaptation, adapt, mse, score
 from reml.core.io import ArtifactError
 from reml.core.seeding import configure_torch, generator
 from reml.core.tasks import TaskSet
@@ -40,6 +41,8 @@ CFG = RemlConfig(
     blend=1.0,
     meta_lr=1e-3,
     first_order=True,
+    slot_pools=False,
+    candidate_scores=False,
 )
 PPO_CFG = PpoConfig(learning_rate=3e-4, clip_range=0.2, n_steps=40, batch_size=20, n_epochs=2, gamma=0.99, ent_coef=0.0)
 
@@ -174,7 +177,7 @@ def test_saved_agent_is_byte_identical_across_processes(tmp_path):
         assert b" at 0x" not in z.read("data")
 
 
-@pytest.mark.parametrize("variant", ["meta_gradient", "relative", "sgd_inner"])
+@pytest.mark.parametrize("variant", ["meta_gradient", "relative", "sgd_inner", "slot_pools", "candidate_scores"])
 def test_each_variant_trains_from_params_saves_and_loads_under_its_name(variant, tmp_path):
     """A REML variant of params.yaml trains through the stage's code, and loads back as its own row."""
     data = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -191,4 +194,58 @@ def test_each_variant_trains_from_params_saves_and_loads_under_its_name(variant,
     expected = params.reml_variants[variant]
     assert composer.env.pool_update == expected.pool_update and composer.env.adaptation.optimizer == (
         expected.inner_optimizer)  # fmt: skip
+    assert (composer.env.slot_pools, composer.env.candidate_scores) == (expected.slot_pools, expected.candidate_scores)
     assert set(composer.info["ablations"]) == {"reml_random", "reml_fixed"}
+
+
+def test_slot_pools_give_each_hidden_slot_its_own_layers_and_the_random_ablation_respects_them():
+    pool = linear_pool(1, 8, 1, 2, 7, 2, generator(0, "slot-pools"))
+    env = make_env(pool, replace(CFG, slot_pools=True), SinusoidDistribution(), SHOTS, "support")
+    env.reset(seed=0)
+    hidden = pool.indices("hidden")
+    env.step(0)
+    for slot in range(1, 4):
+        assert env.valid_actions() == [i for i in hidden if (i - hidden.start) % 3 == slot - 1]
+        assert env.action_masks().sum() == len(env.valid_actions())
+        env.step(env.valid_actions()[-1])
+    composer = reml.AblationComposer("reml_random", env, {}, 0, "test")
+    drawn = composer.compositions(200)
+    for layers in drawn:
+        pool.check_network(layers)
+        assert [(i - hidden.start) % 3 for i in layers[1:-1]] == [0, 1, 2]
+    assert len({tuple(c) for c in drawn}) > 30  # of the 2 * 3 * 2 * 2 * 2 = 48 valid ones
+
+
+def test_candidate_scores_are_each_candidates_support_loss_after_one_step():
+    """The vmapped scores against a loop over candidates through the harness's own adapt (one step)."""
+    pool = linear_pool(1, 8, 1, 2, 5, 2, generator(1, "candidate-scores"))
+    env = make_env(pool, replace(CFG, candidate_scores=True), SinusoidDistribution(), SHOTS, "support")
+    obs, _ = env.reset(seed=3)
+    assert env.observation_space.shape == obs.shape
+    x, y = env._task["support_x"], env._task["support_y"]
+    one = Adaptation(CFG.inner_optimizer, CFG.inner_lr, 1)
+    for step in range(5):
+        scores = env._candidate_scores()
+        valid = env.valid_actions()
+        assert torch.all(scores[[i for i in range(pool.size) if i not in valid]] == -1)
+        for c in valid:
+            heads = [None] if step == 4 else list(pool.indices("output"))
+            losses = []
+            for h in heads:
+                layers = [*env._chosen, c] + ([] if h is None else [h])
+                model = reml.network_model(pool, len(layers))
+                trained = adapt(model, pool.network(layers), x, y, one, mse)
+                losses.append(float(mse(model(trained, x), y)))
+            assert float(scores[c]) == pytest.approx(math.log1p(min(losses)), rel=1e-4, abs=1e-6)
+        env.step(valid[-1])
+    assert torch.all(env._candidate_scores() == -1)  # the network is complete
+
+
+def test_candidate_scores_do_not_read_the_query_points():
+    pool = linear_pool(1, 8, 1, 2, 5, 2, generator(1, "candidate-scores"))
+    env = make_env(pool, replace(CFG, candidate_scores=True), SinusoidDistribution(), SHOTS, "support")
+    env.reset(seed=3)
+    before = env._candidate_scores()
+    env._task["query_x"].fill_(float("nan"))
+    env._task["query_y"].fill_(float("nan"))
+    assert torch.equal(env._candidate_scores(), before)

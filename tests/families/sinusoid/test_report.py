@@ -10,6 +10,7 @@ from reml.families.sinusoid.report import (
     paired_table,
     research_question_1,
     research_question_3,
+    research_question_4,
     score_cell,
     unrelated_table,
     variant_choice,
@@ -95,3 +96,25 @@ def test_the_variant_is_chosen_by_its_validation_objective_and_a_diverged_one_ne
     assert "already train each built network with their harness's own rule" in text
     only = variant_choice({"reml_maskable": {"runs": runs["reml_maskable"]}}, ["reml_maskable"], "reml_maskable", (5,))
     assert only.startswith("(needs a variant")
+
+
+def test_rq4_counts_a_family_only_where_the_paired_ci_excludes_zero_and_names_diverged_cells():
+    params = config.load()
+
+    def diff(d, ci):
+        return {"k10": {"diff_step10": d, "ci95_step10": ci}}
+
+    paired = {
+        "sinusoid": {"reference": "reml_maskable", "maml": diff(-0.5, 0.1), "maml_matched": diff(-0.05, 0.1),
+                     "reml_random": diff(0.3, 0.1)},
+        "lines": {"reference": "reml_maskable", "maml": diff(None, None), "maml_matched": diff(-1.0, 0.2),
+                  "reml_random": diff(-0.2, 0.1)},
+    }  # fmt: skip
+    text = research_question_4(paired, params, 10)
+    assert (
+        "- sinusoid: reml_maskable against maml -0.500 ± 0.100 (lower); against maml_matched -0.050 ± 0.100 (level)"
+        in text
+    )
+    assert "against maml not comparable (diverged on some task)" in text.split("- lines")[1]
+    assert "on 1 of 2 families against maml, 1 of 2 against maml_matched" in text
+    assert "1 of 2 against random compositions" in text

@@ -283,7 +283,7 @@ class SupervisedCompositionEnv(CompositionEnv):
             trained = adapt(self.model, params, task["support_x"], task["support_y"], self.adaptation, self.loss)
             with torch.no_grad():
                 loss = self.loss(self.model(trained, task["query_x"]), task["query_y"]).item()
-            if self.write_back:
+            if self.write_back and math.isfinite(loss):  # a diverged network would poison the pool (NaN/inf)
                 self.pool = self.pool.write_back(self._chosen, trained, self.blend)
         info["loss"] = loss
         if self.relative_reward:

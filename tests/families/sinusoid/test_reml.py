@@ -249,3 +249,20 @@ def test_candidate_scores_do_not_read_the_query_points():
     env._task["query_x"].fill_(float("nan"))
     env._task["query_y"].fill_(float("nan"))
     assert torch.equal(env._candidate_scores(), before)
+
+
+def test_a_diverged_training_episode_leaves_the_pool_weights_as_they_were():
+    """Overwriting with a network whose fine-tune blew up would put inf/NaN in the pool for good (seen with
+    SGD on slot pools): such an episode pays 0 and writes nothing back."""
+    pool = linear_pool(1, 8, 1, 2, 5, 2, generator(2, "diverged-episode"))
+    cfg = replace(CFG, inner_optimizer="sgd", inner_lr=1e6, inner_steps=5)
+    env = make_env(pool, cfg, SinusoidDistribution(), SHOTS, "support")
+    env.reset(seed=0)
+    reward, info = 0.0, {}
+    for _ in range(5):
+        _, reward, _, _, info = env.step(env.valid_actions()[0])
+    assert not math.isfinite(info["loss"]) and reward == 0.0
+    for kind in ("input", "hidden", "output"):
+        for name, t in env.pool.parts[kind].items():
+            assert torch.equal(t, pool.parts[kind][name]), (kind, name)
+    assert int(env.pool.chosen.sum()) == 5

@@ -141,8 +141,11 @@ def test_tiny_profile_end_to_end(tiny_run):
     unrelated_files = [f"sinusoid/unrelated-{n}.json" for n in sorted(set(unrelated) - {"in_distribution"})]
     assert sorted(headline) == sorted(
         ["classification/5w1s.json", "classification/5w5s.json", "rl/cheetah_dir.json", "rl/navigation2d.json",
-         "sinusoid/k10.json", "sinusoid/k20.json", "sinusoid/k5.json", *unrelated_files]
+         "sinusoid/k10.json", "sinusoid/k20.json", "sinusoid/k5.json", *unrelated_files,
+         *(f"sinusoid_mixed/{family}.json" for family in mixed)]
     )  # fmt: skip
+    lines = headline["sinusoid_mixed/lines.json"]
+    assert lines["steps"] == 10 and "reml_maskable" in lines
 
     def cell(value):
         return "diverged" if value is None else value

@@ -136,8 +136,12 @@ class RegressionCompositionEnv(SupervisedCompositionEnv):
         slot = len(self._chosen)
         if not self.slot_pools or slot in (0, self.n_slots - 1):
             return valid
-        start = self.pool.indices("hidden").start
-        return [i for i in valid if (i - start) % (self.n_slots - 2) == slot - 1]
+        return [i for i in valid if i in self.slot_layers(slot)]
+
+    def slot_layers(self, slot: int) -> list[int]:
+        """The hidden layers that hidden slot ``slot`` (1-based) may take under ``slot_pools``."""
+        hidden = self.pool.indices("hidden")
+        return [i for i in hidden if (i - hidden.start) % (self.n_slots - 2) == slot - 1]
 
     # ------------------------------------------------------------------ hooks
 
@@ -380,11 +384,8 @@ class AblationComposer:
 
     def _random_slot_composition(self, rng: torch.Generator) -> list[int]:
         """A composition uniform over the valid ones of a slot-pool environment (each slot's own layers)."""
-        start = self.env.pool.indices("hidden").start
-        depth = self.env.n_slots - 2
-        slots = [list(self.env.pool.indices("input"))]
-        slots += [[i for i in self.env.pool.indices("hidden") if (i - start) % depth == s] for s in range(depth)]
-        slots += [list(self.env.pool.indices("output"))]
+        hidden = [self.env.slot_layers(s) for s in range(1, self.env.n_slots - 1)]
+        slots = [list(self.env.pool.indices("input")), *hidden, list(self.env.pool.indices("output"))]
         return [layers[int(torch.randint(len(layers), (), generator=rng))] for layers in slots]
 
     def initial_params(self, tasks: TaskSet) -> tuple[Weights, bool]:

@@ -252,7 +252,10 @@ class RegressionCompositionEnv(SupervisedCompositionEnv):
                 out = self.model(self.network_params(self._chosen), x)
                 loss = mse(out, y)
             scale = out.pow(2).mean().sqrt()
-        return torch.stack([loss, scale]).clamp(max=1e6).log1p()
+        # A pool that grew huge (a fine-tune that blew up but stayed finite) can overflow here: inf or NaN
+        # reads as the cap, as in the candidate scores, so the agent always sees a finite observation.
+        features = torch.stack([loss, scale])
+        return torch.nan_to_num(features, nan=1e6, posinf=1e6).clamp(0, 1e6).log1p()
 
     def _task_encoding(self) -> Tensor:
         if self.encoding == "oracle":

@@ -7,6 +7,7 @@ import sys
 import zipfile
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -266,3 +267,22 @@ def test_a_diverged_training_episode_leaves_the_pool_weights_as_they_were():
         for name, t in env.pool.parts[kind].items():
             assert torch.equal(t, pool.parts[kind][name]), (kind, name)
     assert int(env.pool.chosen.sum()) == 5
+
+
+def test_a_pool_grown_huge_still_gives_a_finite_observation():
+    """sgd_slot_pools, seed 2 (quick profile): fine-tunes that blew up while staying finite left layers of
+    1e13-1e22 in the pool; a later partial network overflowed, its support loss was NaN and MaskablePPO
+    crashed on the NaN observation. Overflowing features read as the cap (log(1 + 1e6)), like the candidate
+    scores."""
+    from reml.methods.reml.pool import LayerPool
+
+    pool = linear_pool(1, 8, 1, 2, 5, 2, generator(2, "huge-pool"))
+    huge = {kind: {name: t * 1e20 for name, t in parts.items()} for kind, parts in pool.parts.items()}
+    env = make_env(LayerPool(huge, pool.chosen, pool.trained), CFG, SinusoidDistribution(), SHOTS, "support")
+    obs, _ = env.reset(seed=0)
+    seen = [obs]
+    for _ in range(4):
+        obs, *_ = env.step(env.valid_actions()[0])
+        seen.append(obs)
+    assert all(np.isfinite(o).all() for o in seen)
+    assert any(np.isclose(o, math.log1p(1e6)).any() for o in seen[1:])  # the overflow did happen, read as the cap

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -152,6 +153,10 @@ def family_sections(cls: type[T], data: Mapping[str, Any]) -> T:
 
 def _coerce(tp: Any, value: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):  # X | None: null, or an X
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1 and len(typing.get_args(tp)) == 2:
+            return None if value is None else _coerce(args[0], value, key)
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value, key)
     if origin is Literal:

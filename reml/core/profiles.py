@@ -25,6 +25,8 @@ PROFILE_DIR = Path("profiles")
 def _yaml() -> YAML:
     yaml = YAML()  # round-trip: keeps comments, order and flow-style lists
     yaml.width = 120
+    # null as `null` (ruamel's default writes nothing), as params.yaml spells it
+    yaml.representer.add_representer(type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null"))
     return yaml
 
 

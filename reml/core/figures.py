@@ -53,7 +53,7 @@ DIVERGED_MARKER = dict(marker="^", s=70, edgecolor="black", linewidth=0.8, zorde
 
 def line_style(method: str) -> str:
     """Dashed lines for every method that reads the true task parameters."""
-    return "--" if method == "oracle" or method.endswith("_oracle") else "-"
+    return "--" if method in ("oracle", "oracle_finetuned") or method.endswith("_oracle") else "-"
 
 
 def method_colors(methods: Sequence[str]) -> dict[str, tuple[float, float, float]]:

@@ -128,8 +128,12 @@ def test_tiny_profile_end_to_end(tiny_run):
     rl = json.loads((reports / "scores" / "rl.json").read_text())
     assert set(rl) == {"navigation2d", "cheetah_dir"}
     for by_method in rl.values():
-        assert set(by_method) == {"scratch", "pretrained", "pretrained_matched", "oracle", "maml_trpo",
-                                  "maml_trpo_matched", "reml_maskable", "reml_random", "reml_fixed"}  # fmt: skip
+        assert set(by_method) == {"scratch", "pretrained", "pretrained_matched", "oracle", "oracle_finetuned",
+                                  "maml_trpo", "maml_trpo_matched", "reml_maskable", "reml_random",
+                                  "reml_fixed"}  # fmt: skip
+        oracle = by_method["oracle"]  # Finn's: not fine-tuned, its 0-step return in every column
+        assert all(oracle[f"return_step{s}"] == oracle["return_step0"] for s in range(4))
+        assert by_method["oracle_finetuned"]["return_step0"] == oracle["return_step0"]
         for method, leaves in by_method.items():
             runs = 2 if method.startswith("reml") else 1  # tiny: rl.replicates [0, 1], baseline_replicates [0]
             stats = ("return", "ci95") + (("sd_seeds",) if runs > 1 else ())
@@ -169,8 +173,13 @@ def test_tiny_profile_end_to_end(tiny_run):
     rl_methods = json.loads((repo / "results" / "rl" / "methods.json").read_text())["families"]
     for family in rl:
         maml_config = rl_methods[family]["methods"]["maml_trpo"]["training"]
-        expected = set(params["rl"]["maml_trpo"]) | {"replicate", "iterations", "meta_batch", "rollouts"}
+        expected = set(params["rl"]["maml_trpo"]) | {"replicate", "iterations", "meta_batch", "rollouts", "max_kl",
+                                                     "frame_skip", "selected_iteration"}  # fmt: skip
         assert set(maml_config) == expected
+        for method, entry in rl_methods[family]["methods"].items():  # step sizes chosen on validation tasks
+            assert entry["step_scale"] in params["rl"]["evaluate"]["step_scales"], method
+            assert set(entry["validation_objective"]) == {f"{v:g}" for v in params["rl"]["evaluate"]["step_scales"]}
+        assert rl_methods[family]["methods"]["reml_maskable"]["aligned_by"] == "episodes"
     rl_curves = pd.read_csv(reports / "curves" / "rl.csv")
     assert list(rl_curves.step) == [0, 1, 2, 3] and rl_curves.notna().all().all()
     assert (reports / "figures" / "rl" / "returns.png").stat().st_size > 1000
@@ -179,6 +188,7 @@ def test_tiny_profile_end_to_end(tiny_run):
     assert "Profile: **tiny**" in report and "#### K = 20" in report and "figures/sinusoid/curves.png" in report
     assert "### RQ1" in report and "### RQ3" in report and "| reml_maskable |" in report
     assert "## Meta-RL" in report and "#### cheetah_dir" in report and "| maml_trpo |" in report
+    assert "### The protocol against Finn et al.'s" in report and "| oracle_finetuned |" in report
     assert "- navigation2d, reml_maskable: " in report and "composed" in report
     assert "nan" not in report.lower()
     # The profile switch edits params.yaml only: the report must still name a clean code commit.

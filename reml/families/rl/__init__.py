@@ -10,8 +10,9 @@ from reml.families.rl.config import RL_FAMILIES
 from reml.families.rl.tasks import RLFamily
 
 
-def rl_family(name: str) -> RLFamily:
-    """The family called ``name``; MuJoCo is imported only when a locomotion family is asked for."""
+def rl_family(name: str, frame_skip: int | None = None) -> RLFamily:
+    """The family called ``name``, stepping ``frame_skip`` simulator steps per action (``None``: the
+    environment's default); MuJoCo is imported only when a locomotion family is asked for."""
     from reml.families.rl import locomotion, navigation  # MuJoCo only when asked for
 
     families = {f.name: f for f in (navigation.NAVIGATION2D, locomotion.CHEETAH_VEL, locomotion.CHEETAH_DIR,
@@ -19,4 +20,4 @@ def rl_family(name: str) -> RLFamily:
     assert tuple(families) == RL_FAMILIES
     if name not in families:
         raise ValueError(f"unknown RL family {name!r}; allowed: {sorted(families)}")
-    return families[name]
+    return families[name].with_frame_skip(frame_skip)

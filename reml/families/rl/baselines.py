@@ -29,7 +29,6 @@ from reml.core.config import to_dict
 from reml.core.io import write_text
 from reml.core.nets import Weights
 from reml.core.seeding import generator
-from reml.families.rl import rl_family
 from reml.families.rl.checkpoint import PolicyCheckpoint
 from reml.families.rl.config import RLConfig
 from reml.families.rl.policy import LOG_STD, GaussianPolicy
@@ -144,7 +143,7 @@ def train(
     """``pretrained`` or ``oracle`` on one family (``train_rl_ppo``) on ``device``: SB3 PPO on tasks drawn
     from the whole distribution (a fresh one every episode, from the method's own stream, never the test
     tasks'), the oracle with the task parameters in its observation."""
-    family, p = rl_family(family_name), cfg.ppo
+    family, p = cfg.env_family(family_name), cfg.ppo
     probe = family.make_env()
     with_task, seed = method == "oracle", p.seed + replicate
     timesteps = cfg.ppo_timesteps(method, family_name, family.horizon)  # pretrained_matched: REML's tasks
@@ -156,5 +155,6 @@ def train(
                              progress_bar=sys.stdout.isatty(), device=device)  # fmt: skip
     if log.rows:
         print(f"{method} {family_name}: last rollout's mean episode return {log.rows[-1]['episode_return']:.2f}")
-    config = to_dict(p) | {"seed": seed, "replicate": replicate, "timesteps": timesteps}
+    config = to_dict(p) | {"seed": seed, "replicate": replicate, "timesteps": timesteps,
+                           "frame_skip": cfg.family(family_name).frame_skip}  # fmt: skip
     return PolicyCheckpoint(method, family_name, policy, trained, with_task, config), log

@@ -8,7 +8,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from reml.core.config import (
     check_params,
@@ -23,7 +23,11 @@ from reml.core.config import (
 from reml.families import SECTIONS
 from reml.methods.config import REML_AGENTS, PoolConfig, PpoConfig
 
+if TYPE_CHECKING:
+    from reml.families.rl.tasks import RLFamily
+
 RL_FAMILIES = ("navigation2d", "cheetah_vel", "cheetah_dir", "ant_vel", "ant_dir")
+SIMULATED = ("cheetah_vel", "cheetah_dir", "ant_vel", "ant_dir")  # MuJoCo bodies: frame_skip sets the interval
 
 # then the REML agent, named by rl.reml.agent, and its ablations on the agent's own pools
 BASELINES = ("scratch", "pretrained", "pretrained_matched", "oracle", "maml_trpo", "maml_trpo_matched")
@@ -69,19 +73,23 @@ class MamlTrpoConfig:
     seed: int
     inner_lr: float  # alpha of the one inner REINFORCE step (Finn: 0.1)
     first_order: bool
-    max_kl: float  # TRPO's KL radius (Finn: 0.01)
     cg_iters: int
     cg_damping: float
     ls_steps: int  # backtracking line-search steps
     ls_ratio: float  # step shrink factor per backtrack
     # torch threads for the meta-update (the sampler's workers wait meanwhile); results depend on it
     threads: int
+    # which iterate is the checkpoint: "last", or "validation" = the best return after the inner step on
+    # validation_tasks tasks of the family's validation stream (never the test tasks), measured every
+    # validate_every meta-iterations and after the last (Finn reported the best iterate seen in training)
+    select_iterate: Literal["last", "validation"]
+    validate_every: int
+    validation_tasks: int
 
     def __post_init__(self) -> None:
         check_seed("seed", self.seed)
         check_rate("inner_lr", self.inner_lr)
-        check_rate("max_kl", self.max_kl)
-        check_positive(self, "cg_iters", "ls_steps", "threads")
+        check_positive(self, "cg_iters", "ls_steps", "threads", "validate_every", "validation_tasks")
         require(self.cg_damping >= 0, "cg_damping", f"must be >= 0, got {self.cg_damping}")
         require(0 < self.ls_ratio < 1, "ls_ratio", f"must be in (0, 1), got {self.ls_ratio}")
 
@@ -108,15 +116,23 @@ class FamilyConfig:
 
     iterations: int  # MAML-TRPO meta-iterations (Finn: up to 500)
     meta_batch: int  # tasks per meta-iteration (Finn: 20 navigation, 40 locomotion)
+    max_kl: float  # MAML-TRPO's KL radius (Finn: 0.01; his reported cheetah_dir checkpoint: 0.02)
     rollouts: int  # episodes per task per step, in training (Finn: 20)
     ppo_timesteps: int  # environment steps for the pretrained and the oracle policy each
     reml_episodes: int  # REML composition episodes in training (each runs 2 + inner_steps batches of rollouts)
     return_scale: float  # REML reward: sigmoid((return - probe return) / return_scale)
     test_rollouts: int  # episodes per test task per step (Finn: 20; 40 for ant_dir)
+    # MuJoCo families: simulator steps per action (interval = frame_skip x 0.01 s; v5: 5, rllab: 1 cheetah,
+    # 2 ant); null for navigation2d, which has no simulator
+    frame_skip: int | None = None
 
     def __post_init__(self) -> None:
         check_positive(self, "iterations", "meta_batch", "rollouts", "ppo_timesteps", "reml_episodes", "test_rollouts")
         check_rate("return_scale", self.return_scale)
+        check_rate("max_kl", self.max_kl)
+        fs = self.frame_skip
+        require(fs is None or (isinstance(fs, int) and not isinstance(fs, bool) and fs >= 1), "frame_skip",
+                 f"must be a positive integer (MuJoCo steps per action) or null, got {fs!r}")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -144,6 +160,18 @@ class RLEvaluateConfig:
     seed: int
     n_test: int  # held-out test tasks per family (Finn: 40)
     step_sizes: tuple[float, ...]  # one per test-time policy-gradient step (Finn: 0.1, then 0.05)
+    # the `oracle` row: "unadapted" = its 0-step return at every step (Finn did not fine-tune it, n_itr=1),
+    # the fine-tuned curve then reported as `oracle_finetuned`; "finetuned" = fine-tuned like every method
+    oracle: Literal["unadapted", "finetuned"]
+    # REML's row: "episodes" = aligned by the episodes each column has seen of the task: its probe batch's
+    # return in column 0, then the composed policy after 0..S-1 steps; "steps" = the composed policy after
+    # 0..S steps, the probe an extra batch before column 0 (one batch more than the others' row)
+    reml_alignment: Literal["episodes", "steps"]
+    # each method's test step sizes are scale x step_sizes, the scale chosen per method on n_val validation
+    # tasks (their own stream, never the test tasks): the highest mean return over steps 1..S. [1.0]: the
+    # same step sizes for every method, nothing tuned
+    step_scales: tuple[float, ...]
+    n_val: int  # validation tasks per family for that choice
 
     def __post_init__(self) -> None:
         check_seed("seed", self.seed)
@@ -151,6 +179,20 @@ class RLEvaluateConfig:
         require(bool(self.step_sizes), "step_sizes", "must list at least one step size")
         for lr in self.step_sizes:
             check_rate("step_sizes", lr)
+        require(bool(self.step_scales) and len(set(self.step_scales)) == len(self.step_scales), "step_scales",
+                 f"must list one or more distinct positive numbers, got {list(self.step_scales)}")  # fmt: skip
+        for scale in self.step_scales:
+            check_rate("step_scales", scale)
+        check_positive(self, "n_val")
+
+    def scaled(self, scale: float) -> tuple[float, ...]:
+        """The test step sizes at ``scale``."""
+        return tuple(scale * lr for lr in self.step_sizes)
+
+    @property
+    def tuned(self) -> bool:
+        """Whether step sizes are chosen per method (more than one scale to choose from)."""
+        return len(self.step_scales) > 1
 
 
 @dataclass(frozen=True)
@@ -181,6 +223,12 @@ class RLConfig:
                  f"must list one or more distinct families, got {list(self.run)}")  # fmt: skip
         missing = [f for f in self.run if f not in self.families]
         require(not missing, "run", f"{missing} have no budget under rl.families ({sorted(self.families)})")
+        for name, budget in self.families.items():
+            simulated = name in SIMULATED
+            require(simulated == (budget.frame_skip is not None), f"families.{name}.frame_skip",
+                    "must be a positive integer for a MuJoCo family (v5's default: 5; rllab's interval: 1 for "
+                    f"HalfCheetah, 2 for Ant), got {budget.frame_skip!r}" if simulated else
+                    f"must be null: {name} has no simulator, got {budget.frame_skip!r}")  # fmt: skip
         # SB3 trains the REML agent in whole rollouts of reml.ppo.n_steps agent steps (3 per composition):
         # any other count would silently run more compositions than asked for.
         per_rollout = self.reml.ppo.n_steps // math.gcd(self.reml.ppo.n_steps, N_SLOTS)
@@ -209,6 +257,12 @@ class RLConfig:
 
     def family(self, name: str) -> FamilyConfig:
         return self.families[name]
+
+    def env_family(self, name: str) -> RLFamily:
+        """The task family ``name`` at its configured control interval (families.<name>.frame_skip)."""
+        from reml.families.rl import rl_family  # the package imports this module
+
+        return rl_family(name, self.family(name).frame_skip)
 
     @property
     def methods(self) -> tuple[str, ...]:

@@ -24,6 +24,7 @@ episodes are sampled on the CPU (:mod:`reml.families.rl.sampler`) and moved ther
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,6 @@ from reml.core.headline import headline
 from reml.core.io import ArtifactError
 from reml.core.nets import Weights, on_device
 from reml.core.seeding import generator
-from reml.families.rl import rl_family
 from reml.families.rl.checkpoint import PolicyCheckpoint, load_policy
 from reml.families.rl.config import MAML_METHODS, N_SLOTS, REML_ABLATIONS, REML_VERSUS, TRAINED, RLConfig
 from reml.families.rl.pg import TaskBatch, reinforce_step
@@ -87,7 +87,13 @@ def producing_stage(method: str, family: str, replicate: int) -> str:
     return f"train_reml_rl@{family}-{replicate}"
 
 
-def _check_fits(path: Path, obs_dim: int, act_dim: int, family: RLFamily, with_task: bool) -> None:
+def _check_fits(
+    path: Path, obs_dim: int, act_dim: int, family: RLFamily, with_task: bool, config: dict, made_by: str
+) -> None:
+    if config.get("frame_skip") != family.frame_skip:
+        raise ArtifactError(f"{path}: trained with frame_skip {config.get('frame_skip')!r}, but rl.families."
+                            f"{family.name}.frame_skip is {family.frame_skip!r} (another control interval); "
+                            f"rerun `dvc repro {made_by}`")  # fmt: skip
     env = family.make_env()
     expected = (
         env.observation_space.shape[0] + (len(family.param_names) if with_task else 0),
@@ -104,7 +110,7 @@ def load_methods(
 ) -> dict[str, list[PolicyCheckpoint | RLComposer]]:
     """Every trained method's checkpoints for family ``name`` on ``device``, one per replicate
     (``<method>-<family>-<replicate>.safetensors``), checked against the family."""
-    family, reml = rl_family(name), cfg.reml.agent
+    family, reml = cfg.env_family(name), cfg.reml.agent
     out: dict[str, list[PolicyCheckpoint | RLComposer]] = {}
     for method in TRAINED:
         out[method] = []
@@ -114,13 +120,15 @@ def load_methods(
             if ckpt.with_task != (method == "oracle"):
                 raise ArtifactError(f"{path}: with_task is {ckpt.with_task}, but only the oracle reads the task; "
                                     f"rerun `dvc repro {made_by}`")  # fmt: skip
-            _check_fits(path, ckpt.policy.obs_dim, ckpt.policy.act_dim, family, ckpt.with_task)
+            _check_fits(path, ckpt.policy.obs_dim, ckpt.policy.act_dim, family, ckpt.with_task, ckpt.config, made_by)
             out[method].append(ckpt)
     out[reml] = []
     for r in cfg.runs(reml):
         path = models / f"{reml}-{name}-{r}.safetensors"
-        composer = load_rl_composer(path, producing_stage(reml, name, r), reml, family, device=device)
-        _check_fits(path, composer.policy.obs_dim, composer.policy.act_dim, family, False)
+        made_by = producing_stage(reml, name, r)
+        composer = load_rl_composer(path, made_by, reml, family, device=device)
+        policy = composer.policy
+        _check_fits(path, policy.obs_dim, policy.act_dim, family, False, composer.config or {}, made_by)
         out[reml].append(composer)
     return out
 
@@ -160,7 +168,7 @@ def training_budget(method: str, training: dict, horizon: int) -> dict[str, int]
 
 @dataclass(frozen=True)
 class Start:
-    """Where a method's test-time fine-tuning starts on the test tasks."""
+    """Where a method's test-time fine-tuning starts on a set of tasks."""
 
     policy: GaussianPolicy
     params: Weights
@@ -168,6 +176,7 @@ class Start:
     per_task: bool  # params stacked per task (REML composes one policy per task)
     training: dict  # the training budget, for methods.json
     extra: dict = field(default_factory=dict)
+    probe_returns: torch.Tensor | None = None  # (T,): REML's probe batch per task, run before composing
 
 
 def compositions(layers: list[list[int]], tasks: np.ndarray) -> list[dict]:
@@ -182,18 +191,18 @@ def compositions(layers: list[list[int]], tasks: np.ndarray) -> list[dict]:
 
 
 def ablation(
-    method: str, composer: RLComposer, tasks: np.ndarray, sampler: Sampler, seed: int, name: str, run: int
+    method: str, composer: RLComposer, n_tasks: int, sampler: Sampler, seed: int, name: str, run: int, n_choose: int
 ) -> Start:
-    """``reml_random`` or ``reml_fixed`` on ``composer``'s pool (run ``run``): random compositions drawn
-    from their own generator (the task is never read), or the composition the agent chose most often for
-    as many validation tasks (the ``validation`` stream, not the test tasks)."""
+    """``reml_random`` or ``reml_fixed`` on ``composer``'s pool (run ``run``) for ``n_tasks`` tasks: random
+    compositions drawn from their own generator (the task is never read), or the composition the agent
+    chose most often for ``n_choose`` validation tasks (the ``validation`` stream, not the test tasks;
+    the same composition whatever ``n_tasks``)."""
     if method == "reml_random":
-        layers = random_compositions(composer.env.pool, N_SLOTS, len(tasks), generator(seed, f"rl/{name}/random/{run}"))
+        layers = random_compositions(composer.env.pool, N_SLOTS, n_tasks, generator(seed, f"rl/{name}/random/{run}"))
     else:
-        family = composer.env.family
-        validation = family.sample_tasks(len(tasks), seed, stream="validation")
-        _, chosen, _ = composer.compose_tasks(validation, sampler, generator(seed, f"rl/{name}/validation/{run}"))
-        layers = [most_chosen(chosen)] * len(tasks)
+        validation = composer.env.family.sample_tasks(n_choose, seed, stream="validation")
+        chosen = composer.compose_tasks(validation, sampler, generator(seed, f"rl/{name}/validation/{run}")).layers
+        layers = [most_chosen(chosen)] * n_tasks
     params = compose_layers(composer.env, layers).params
     extra = {"distinct_policies": len({tuple(x) for x in layers})}
     if method == "reml_fixed":
@@ -212,10 +221,14 @@ def starting_point(
     *,
     device: torch.device,
     agent: str = "",
+    n_choose: int | None = None,
+    probe_stream: str = "evaluate",
 ) -> Start:
     """Where run ``run`` (an index into ``checkpoints[method]``) of ``method`` starts on ``tasks``, its
     parameters on ``device`` (the checkpoints are read there). ``agent``: the REML agent whose pools the
-    ablations use."""
+    ablations use; ``n_choose``: the validation tasks reml_fixed chooses its composition on (default: as
+    many as ``tasks``); ``probe_stream``: names the noise of REML's probe (``evaluate`` on the test
+    tasks, ``validate`` on the validation tasks)."""
     if method == "scratch":  # a seeded random policy, drawn on the CPU
         policy = checkpoints["pretrained"][0].policy
         return Start(policy, on_device(policy.init(generator(seed, f"rl/scratch/{name}")), device), False, False, {})
@@ -223,15 +236,60 @@ def starting_point(
         ckpt = checkpoints[method][run]
         return Start(ckpt.policy, ckpt.params, ckpt.with_task, False, ckpt.config)
     if method in REML_ABLATIONS:
-        return ablation(method, checkpoints[agent][run], tasks, sampler, seed, name, run)
+        return ablation(method, checkpoints[agent][run], len(tasks), sampler, seed, name, run, n_choose or len(tasks))
     # REML: each task's policy is composed from its probe rollouts (as many as in training; their own
     # noise stream)
     composer = checkpoints[method][run]
-    params, layers, invalid = composer.compose_tasks(tasks, sampler, generator(seed, f"rl/evaluate/{name}/probe"))
-    extra = {"probe_rollouts": composer.probe_rollouts, "invalid_rate": round(invalid, 4),
-             "distinct_policies": len({tuple(x) for x in layers}),
-             "compositions": compositions(layers, tasks)}  # fmt: skip
-    return Start(composer.policy, params, False, True, composer.config, extra)
+    composed = composer.compose_tasks(tasks, sampler, generator(seed, f"rl/{probe_stream}/{name}/probe"))
+    extra = {"probe_rollouts": composer.probe_rollouts, "invalid_rate": round(composed.invalid_rate, 4),
+             "distinct_policies": len({tuple(x) for x in composed.layers}),
+             "compositions": compositions(composed.layers, tasks)}  # fmt: skip
+    return Start(composer.policy, composed.params, False, True, composer.config, extra, composed.probe_returns)
+
+
+def scored_returns(
+    start: Start,
+    tasks: np.ndarray,
+    sampler: Sampler,
+    step_sizes: tuple[float, ...],
+    rollouts: int,
+    gamma: float,
+    generator: torch.Generator,
+    alignment: str,
+) -> torch.Tensor:
+    """(T, S + 1) returns of ``start`` on ``tasks``, S = len(step_sizes): column c after c batches of the
+    task's episodes. A start without a probe: after c steps. REML aligned by ``episodes``: column 0 is its
+    probe batch (the episodes it composed from), column c >= 1 the composed policy after c - 1 steps
+    (``step_sizes[:S - 1]``), so no column has seen more of the task than the others'; by ``steps``: the
+    composed policy after c steps, its probe an extra batch before column 0."""
+    shifted = start.probe_returns is not None and alignment == "episodes"
+    sizes = step_sizes[:-1] if shifted else step_sizes
+    curve = adaptation_returns(start.policy, start.params, tasks, sampler, sizes, rollouts, gamma, generator,
+                               start.with_task, start.per_task).per_task  # fmt: skip
+    return torch.cat([start.probe_returns[:, None], curve], dim=1) if shifted else curve
+
+
+def validation_objective(returns: torch.Tensor) -> float:
+    """What a step scale is chosen by: the mean return over columns 1..S and tasks (column 0 does not
+    depend on the step size); NaN when a task's return is not finite (the scale is then ruled out)."""
+    later = returns[..., 1:]
+    return float(later.mean()) if bool(torch.isfinite(later).all()) else math.nan
+
+
+def choose_scale(objectives: dict[float, float]) -> float:
+    """The scale with the highest finite objective (the first listed on a tie); the smallest scale when
+    every one diverged."""
+    finite = {s: v for s, v in objectives.items() if math.isfinite(v)}
+    if not finite:
+        return min(objectives)
+    best = max(finite.values())
+    return next(s for s, v in finite.items() if v == best)
+
+
+def unadapted(per_run: torch.Tensor) -> torch.Tensor:
+    """(runs, tasks, steps + 1) returns with every step's entry the 0-step return: a policy that is not
+    fine-tuned (Finn's oracle, ``n_itr=1``), its one batch of episodes reported at every step."""
+    return per_run[..., :1].expand_as(per_run).clone()
 
 
 def leaves(curve: Curve, per_run: torch.Tensor) -> dict[str, float | int | None]:
@@ -262,39 +320,78 @@ class Evaluation:
         return headline(self.metrics, "return", len(self.methods["step_sizes"]))
 
 
+def tune_scale(
+    cfg: RLConfig, method: str, checkpoints: dict, name: str, sampler: Sampler, *, device: torch.device
+) -> tuple[float, dict[str, float | None]]:
+    """The step scale of ``method`` on family ``name``: each scale's validation objective (mean over the
+    method's runs) on ``rl.evaluate.n_val`` tasks of the family's ``validation`` stream, with one noise
+    stream for every scale and method; the chosen scale and every objective (None: diverged)."""
+    ev, budget = cfg.evaluate, cfg.family(name)
+    if not ev.tuned:
+        return ev.step_scales[0], {}
+    family = cfg.env_family(name)
+    tasks = family.sample_tasks(ev.n_val, ev.seed, stream="validation")
+    per_scale: dict[float, list[float]] = {scale: [] for scale in ev.step_scales}
+    for run in range(len(cfg.runs(method))):
+        start = starting_point(method, checkpoints, tasks, sampler, ev.seed, name, run, device=device,
+                               agent=cfg.reml.agent, n_choose=ev.n_test, probe_stream="validate")  # fmt: skip
+        for scale in ev.step_scales:
+            returns = scored_returns(start, tasks, sampler, ev.scaled(scale), budget.test_rollouts, cfg.gamma,
+                                     generator(ev.seed, f"rl/validate/{name}"), ev.reml_alignment)  # fmt: skip
+            per_scale[scale].append(validation_objective(returns))
+    objectives = {scale: float(np.mean(v)) for scale, v in per_scale.items()}
+    return choose_scale(objectives), {f"{s:g}": rounded(v, 4) for s, v in objectives.items()}
+
+
 def evaluate(cfg: RLConfig, models: Path, *, device: torch.device) -> Evaluation:
     """Score every method on every family of ``rl.run``, fine-tuning on ``device``; every checkpoint is
-    read and checked before any rollout."""
+    read and checked before any rollout. Each method's step sizes are chosen first on validation tasks
+    (:func:`tune_scale`)."""
     ev = cfg.evaluate
     trained = {name: load_methods(models, cfg, name, device=device) for name in cfg.run}
     steps = len(ev.step_sizes)
     metrics, curves, families = {}, {"step": list(range(steps + 1))}, {}
     for name in cfg.run:
-        family, budget, checkpoints = rl_family(name), cfg.family(name), trained[name]
+        family, budget, checkpoints = cfg.env_family(name), cfg.family(name), trained[name]
         tasks = family.sample_tasks(ev.n_test, ev.seed, stream="test")
         per_task, info = {}, {}
-        with Sampler.for_job(family, cfg.sampler, ev.n_test * budget.test_rollouts) as sampler:
+        episodes = max(ev.n_test, ev.n_val) * budget.test_rollouts
+        with Sampler.for_job(family, cfg.sampler, episodes) as sampler:
             for method in cfg.methods:
+                scale, objectives = tune_scale(cfg, method, checkpoints, name, sampler, device=device)
                 runs, starts = [], []
                 for run in range(len(cfg.runs(method))):
                     start = starting_point(method, checkpoints, tasks, sampler, ev.seed, name, run, device=device,
                                            agent=cfg.reml.agent)  # fmt: skip
                     rng = generator(ev.seed, f"rl/evaluate/{name}")  # the same noise for every method and run
-                    runs.append(adaptation_returns(start.policy, start.params, tasks, sampler, ev.step_sizes,
-                                                   budget.test_rollouts, cfg.gamma, rng, start.with_task,
-                                                   start.per_task).per_task)  # fmt: skip
+                    runs.append(scored_returns(start, tasks, sampler, ev.scaled(scale), budget.test_rollouts,
+                                               cfg.gamma, rng, ev.reml_alignment))  # fmt: skip
                     starts.append(start)
                 per_run = torch.stack(runs)  # (runs, tasks, steps + 1)
-                curve = per_task[method] = Curve(per_run.mean(dim=0))
-                metrics.setdefault(name, {})[method] = leaves(curve, per_run)
-                curves[f"{name}.{method}"] = [round(float(v), 4) for v in curve.mean]
-                curves[f"{name}.{method}.ci95"] = [round(float(v), 4) for v in curve.ci95]
-                info[method] = {"test_rollouts": budget.test_rollouts, "training": starts[0].training,
-                                "runs": len(runs), **training_budget(method, starts[0].training, family.horizon),
-                                **starts[0].extra}  # fmt: skip
+                entry = {"test_rollouts": budget.test_rollouts, "training": starts[0].training, "runs": len(runs),
+                         **training_budget(method, starts[0].training, family.horizon), "step_scale": scale,
+                         "step_sizes": [rounded(v, 6) for v in ev.scaled(scale)], **starts[0].extra}  # fmt: skip
+                if objectives:
+                    entry["validation_objective"] = objectives
+                if starts[0].probe_returns is not None:
+                    entry["aligned_by"] = ev.reml_alignment
                 if len(starts) > 1 and starts[0].extra:
-                    info[method]["per_run"] = [s.extra for s in starts]
-                print(f"{name:13s} {method:18s} return " + " ".join(f"{float(v):8.2f}" for v in curve.mean))
-        families[name] = {"horizon": family.horizon, "methods": info, "paired": comparisons(cfg, per_task)}
-    methods = {"n_test": ev.n_test, "step_sizes": list(ev.step_sizes), "gamma": cfg.gamma, "families": families}
+                    entry["per_run"] = [s.extra for s in starts]
+                rows = {method: (per_run, entry)}
+                if method == "oracle" and ev.oracle == "unadapted":  # Finn's oracle row: never fine-tuned
+                    rows = {"oracle": (unadapted(per_run), entry | {"unadapted": True}),
+                            "oracle_finetuned": (per_run, entry)}  # fmt: skip
+                for row, (row_runs, row_info) in rows.items():
+                    curve = per_task[row] = Curve(row_runs.mean(dim=0))
+                    metrics.setdefault(name, {})[row] = leaves(curve, row_runs)
+                    curves[f"{name}.{row}"] = [round(float(v), 4) for v in curve.mean]
+                    curves[f"{name}.{row}.ci95"] = [round(float(v), 4) for v in curve.ci95]
+                    info[row] = row_info
+                    print(f"{name:13s} {row:18s} x{scale:<5g} return "
+                          + " ".join(f"{float(v):8.2f}" for v in curve.mean))  # fmt: skip
+        families[name] = {"horizon": family.horizon, "frame_skip": family.frame_skip, "methods": info,
+                          "paired": comparisons(cfg, per_task)}  # fmt: skip
+    methods = {"n_test": ev.n_test, "step_sizes": list(ev.step_sizes), "step_scales": list(ev.step_scales),
+               "n_val": ev.n_val, "gamma": cfg.gamma, "oracle": ev.oracle, "reml_alignment": ev.reml_alignment,
+               "families": families}  # fmt: skip
     return Evaluation(metrics, pd.DataFrame(curves), methods)

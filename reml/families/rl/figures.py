@@ -14,7 +14,7 @@ from reml.families.rl.report import FINN_RL
 
 
 def rl_curves(curves: pd.DataFrame, families: Sequence[str], methods: Sequence[str],
-              published: dict[str, Sequence[float]]) -> plt.Figure:  # fmt: skip
+              published: dict[str, Sequence[float]], xlabel: str = "policy-gradient steps") -> plt.Figure:  # fmt: skip
     """Average return vs policy-gradient steps on the test tasks, one panel per family, one line per
     method with its 95% CI band; Finn et al.'s MAML returns as black crosses where published."""
     sns.set_theme(style="whitegrid", context="notebook")
@@ -28,7 +28,7 @@ def rl_curves(curves: pd.DataFrame, families: Sequence[str], methods: Sequence[s
             ax.fill_between(curves["step"], mean - ci, mean + ci, color=colors[method], alpha=0.15, linewidth=0)
         if family in published:
             finn_points(ax, published[family])
-        ax.set(xlabel="policy-gradient steps", ylabel="average return (mean ± 95% CI)")
+        ax.set(xlabel=xlabel, ylabel="average return (mean ± 95% CI)")
         ax.set_title(family, pad=14)
         ax.set_xticks(list(curves["step"]))
     labelled = {}
@@ -66,4 +66,7 @@ def returns_figure(curves: pd.DataFrame, methods_info: dict) -> plt.Figure:
     """The figure of ``evaluate_rl``'s curves and methods file: every family, every method."""
     families = list(methods_info["families"])
     methods = list(methods_info["families"][families[0]]["methods"])
-    return rl_curves(curves, families, methods, FINN_RL)
+    xlabel = "policy-gradient steps"
+    if methods_info.get("reml_alignment") == "episodes":  # REML's columns: its probe batch, then its steps
+        xlabel = "batches of the task's episodes seen\n(= steps; REML: its probe, then steps)"
+    return rl_curves(curves, families, methods, FINN_RL, xlabel)

@@ -10,6 +10,9 @@ depend on how gymnasium weighs its own terms (see ../shared/docs/protocol.md):
 
 where contact = 5e-4 ||clip(cfrc_ext, -1, 1)||^2 (Ant-v5's own contact cost) and 0.05 is the survival
 bonus. Ant episodes end when the torso height leaves [0.2, 1.0] (Ant-v5's health check). H = 200.
+``frame_skip`` (rl.families.<name>.frame_skip) sets the control interval: v5's default 5 steps the
+0.01 s model 0.05 s per action; rllab's 0.01 s (HalfCheetah) and 0.02 s (Ant) are frame_skip 1 and 2
+(rllab's Ant model had a 0.02 s timestep and frame_skip 1: the interval matches, not the integrator).
 Everything runs headless: nothing is rendered.
 """
 
@@ -90,23 +93,33 @@ def _install_warning_handler() -> None:
         mujoco.set_mju_user_warning(forward_mujoco_warning)
 
 
-def _cheetah(kind: str, param: str) -> Callable[[], gym.Env]:
-    def make() -> gym.Env:
+def _skip(frame_skip: int | None) -> dict[str, int]:
+    """The v5 constructor's ``frame_skip`` argument (none: the environment's default, 5)."""
+    return {} if frame_skip is None else {"frame_skip": frame_skip}
+
+
+def _cheetah(kind: str, param: str) -> Callable[[int | None], gym.Env]:
+    def make(frame_skip: int | None) -> gym.Env:
         _install_warning_handler()
-        return LocomotionEnv(HalfCheetahEnv(ctrl_cost_weight=CHEETAH_CTRL), kind, param)
+        return LocomotionEnv(HalfCheetahEnv(ctrl_cost_weight=CHEETAH_CTRL, **_skip(frame_skip)), kind, param)
 
     return make
 
 
-def _ant(kind: str, param: str) -> Callable[[], gym.Env]:
-    def make() -> gym.Env:
+def _ant(kind: str, param: str) -> Callable[[int | None], gym.Env]:
+    def make(frame_skip: int | None) -> gym.Env:
         _install_warning_handler()
-        return LocomotionEnv(AntEnv(ctrl_cost_weight=ANT_CTRL, healthy_reward=ANT_SURVIVE), kind, param)
+        body = AntEnv(ctrl_cost_weight=ANT_CTRL, healthy_reward=ANT_SURVIVE, **_skip(frame_skip))
+        return LocomotionEnv(body, kind, param)
 
     return make
 
 
-CHEETAH_VEL = RLFamily("cheetah_vel", ("velocity",), HORIZON, _cheetah("vel", "velocity"), uniform_task(0.0, 2.0))
-CHEETAH_DIR = RLFamily("cheetah_dir", ("direction",), HORIZON, _cheetah("dir", "direction"), direction)
-ANT_VEL = RLFamily("ant_vel", ("velocity",), HORIZON, _ant("vel", "velocity"), uniform_task(0.0, 3.0))
-ANT_DIR = RLFamily("ant_dir", ("direction",), HORIZON, _ant("dir", "direction"), direction)
+def _family(name: str, param: str, make: Callable, draw: Callable) -> RLFamily:
+    return RLFamily(name, (param,), HORIZON, make, draw, simulated=True)
+
+
+CHEETAH_VEL = _family("cheetah_vel", "velocity", _cheetah("vel", "velocity"), uniform_task(0.0, 2.0))
+CHEETAH_DIR = _family("cheetah_dir", "direction", _cheetah("dir", "direction"), direction)
+ANT_VEL = _family("ant_vel", "velocity", _ant("vel", "velocity"), uniform_task(0.0, 3.0))
+ANT_DIR = _family("ant_dir", "direction", _ant("dir", "direction"), direction)

@@ -18,6 +18,7 @@ TRPO step and the conjugate gradient run; the rollouts are sampled on the CPU an
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,7 +31,6 @@ from reml.core.config import to_dict
 from reml.core.io import write_text
 from reml.core.nets import Weights, on_device
 from reml.core.seeding import generator
-from reml.families.rl import rl_family
 from reml.families.rl.checkpoint import PolicyCheckpoint
 from reml.families.rl.config import RLConfig
 from reml.families.rl.pg import TaskBatch, reinforce_step
@@ -68,19 +68,41 @@ class MamlTrpoSettings:
     ls_steps: int = 15
     ls_ratio: float = 0.8
     threads: int = 1  # torch threads for the inner step and the TRPO update (not the sampling)
+    select_iterate: str = "last"  # or "validation": the best return after the inner step on validation tasks
+    validate_every: int = 10
+    validation_tasks: int = 20
 
 
 @dataclass
 class RLTrainingLog:
-    """Per meta-iteration: mean return before and after the inner step, and the TRPO step taken."""
+    """Per meta-iteration: mean return before and after the inner step, the TRPO step taken, and (where
+    iterates are selected on validation tasks) the validation return after the inner step, empty between
+    measurements; ``selected``: the iteration whose parameters are returned."""
 
     rows: list[dict] = field(default_factory=list)
+    selected: int = 0
 
     def write(self, path) -> None:
-        header = "iteration,return_before,return_after,kl,backtracks"
-        lines = [f"{r['iteration']},{r['return_before']:.6g},{r['return_after']:.6g},{r['kl']:.6g},{r['backtracks']}"
+        header = "iteration,return_before,return_after,kl,backtracks,validation_after"
+        lines = [f"{r['iteration']},{r['return_before']:.6g},{r['return_after']:.6g},{r['kl']:.6g},{r['backtracks']},"
+                 + ("" if r.get("validation_after") is None else f"{r['validation_after']:.6g}")
                  for r in self.rows]  # fmt: skip
         write_text(path, "\n".join([header, *lines]) + "\n")
+
+
+def validation_return(
+    policy: GaussianPolicy, params: Weights, sampler: Sampler, settings: MamlTrpoSettings, seed: int, device
+) -> float:
+    """Mean return after the inner step on ``validation_tasks`` tasks of the family's ``validation`` stream
+    (never the test stream), with one noise stream for every iterate measured; -inf if not finite."""
+    tasks = sampler.family.sample_tasks(settings.validation_tasks, seed, stream="validation")
+    rng = generator(seed, "maml_trpo/validation")
+    before = sampler.sample(policy, params, tasks, settings.rollouts, rng)
+    with torch_threads(settings.threads):
+        adapted = reinforce_step(policy, params, TaskBatch.of(before.to(device), settings.gamma), settings.inner_lr)
+        adapted = {k: v.detach() for k, v in adapted.items()}
+    value = float(sampler.sample(policy, adapted, tasks, settings.rollouts, rng, per_task=True).returns.mean())
+    return value if math.isfinite(value) else -math.inf
 
 
 def meta_objectives(
@@ -118,7 +140,8 @@ def train_maml_trpo(
     ``device``) and the per-iteration log."""
     family = sampler.family
     params = on_device(policy.init(generator(seed, "maml_trpo/init")), device)
-    log = RLTrainingLog()
+    log = RLTrainingLog(selected=settings.iterations)
+    best, best_value = params, -math.inf
     progress = tqdm(range(1, settings.iterations + 1), desc=desc, mininterval=2.0, unit="it")
     for it in progress:
         tasks = family.sample_tasks(settings.meta_batch, seed, stream=f"maml_trpo/{it}")
@@ -135,10 +158,14 @@ def train_maml_trpo(
                                       settings.ls_steps, settings.ls_ratio)  # fmt: skip
         row = {"iteration": it, "return_before": float(before.returns.mean()),
                "return_after": float(after.returns.mean()), "kl": stats.kl, "backtracks": stats.backtracks}  # fmt: skip
+        if settings.select_iterate == "validation" and (it % settings.validate_every == 0 or it == settings.iterations):
+            row["validation_after"] = validation_return(policy, params, sampler, settings, seed, device)
+            if row["validation_after"] > best_value:  # a later iterate must be strictly better
+                best, best_value, log.selected = params, row["validation_after"], it
         log.rows.append(row)
         progress.set_postfix({"before": f"{row['return_before']:.1f}", "after": f"{row['return_after']:.1f}"},
                              refresh=False)  # fmt: skip
-    return params, log
+    return (best if settings.select_iterate == "validation" else params), log
 
 
 def train(
@@ -148,13 +175,14 @@ def train(
     together by the vectorised sampler (on the CPU). ``maml_trpo_matched`` meta-trains on REML's number
     of training tasks (:meth:`RLConfig.maml_iterations`); run ``replicate`` uses rl.maml_trpo.seed +
     replicate."""
-    family, budget, m = rl_family(family_name), cfg.family(family_name), cfg.maml_trpo
+    family, budget, m = cfg.env_family(family_name), cfg.family(family_name), cfg.maml_trpo
     iterations, seed = cfg.maml_iterations(method, family_name), m.seed + replicate
     probe = family.make_env()
     policy = GaussianPolicy(probe.observation_space.shape[0], probe.action_space.shape[0])
     settings = MamlTrpoSettings(
         iterations, budget.meta_batch, budget.rollouts, m.inner_lr, cfg.gamma,
-        m.first_order, m.max_kl, m.cg_iters, m.cg_damping, m.ls_steps, m.ls_ratio, m.threads,
+        m.first_order, budget.max_kl, m.cg_iters, m.cg_damping, m.ls_steps, m.ls_ratio, m.threads,
+        m.select_iterate, m.validate_every, m.validation_tasks,
     )  # fmt: skip
     with Sampler.for_job(family, cfg.sampler, budget.meta_batch * budget.rollouts) as s:
         trained, log = train_maml_trpo(policy, s, settings, seed, desc=f"{method} {family_name}", device=device)
@@ -165,8 +193,12 @@ def train(
         "iterations": iterations,
         "meta_batch": budget.meta_batch,
         "rollouts": budget.rollouts,
+        "max_kl": budget.max_kl,
+        "frame_skip": budget.frame_skip,
+        "selected_iteration": log.selected,
     }
     last = log.rows[-1]
     print(f"{method} {family_name}: last iteration return {last['return_before']:.2f} before, "
-          f"{last['return_after']:.2f} after the inner step")  # fmt: skip
+          f"{last['return_after']:.2f} after the inner step; checkpoint: iteration {log.selected} "
+          f"({m.select_iterate})")  # fmt: skip
     return PolicyCheckpoint(method, family_name, policy, trained, False, config), log

@@ -54,6 +54,6 @@ NAVIGATION2D = RLFamily(
     name="navigation2d",
     param_names=PARAM_NAMES,
     horizon=100,
-    make_env=Navigation2DEnv,
+    build=lambda frame_skip: Navigation2DEnv(),  # not simulated: frame_skip is always None
     draw=uniform_task(-0.5, 0.5, dims=2),
 )

@@ -55,7 +55,6 @@ from reml.core.config import from_dict, to_dict
 from reml.core.io import ArtifactError, load_tensors, reading, save_tensors
 from reml.core.nets import Weights
 from reml.core.seeding import generator
-from reml.families.rl import rl_family
 from reml.families.rl.config import N_SLOTS, RLConfig
 from reml.families.rl.pg import TaskBatch, reinforce_step
 from reml.families.rl.policy import LOG_STD, GaussianPolicy
@@ -281,14 +280,24 @@ class RLComposer(Composer):
         it learned on."""
         return self.env.settings.rollouts
 
-    def compose_tasks(
-        self, tasks: np.ndarray, sampler: Sampler, generator: torch.Generator
-    ) -> tuple[Weights, list[list[int]], float]:
-        """Per-task policies for the (T, P) ``tasks`` (stacked, leading axis T), the layers chosen, and the
-        rate of remapped choices. Runs the probe (``probe_rollouts`` episodes per task) and nothing else."""
+    def compose_tasks(self, tasks: np.ndarray, sampler: Sampler, generator: torch.Generator) -> ComposedTasks:
+        """Per-task policies for the (T, P) ``tasks``, the layers chosen, the rate of remapped choices and
+        the probe's mean return per task. Runs the probe (``probe_rollouts`` episodes per task) and nothing
+        else."""
         probe = sampler.sample(self.policy, self.env.probe_policy_params, tasks, self.probe_rollouts, generator)
         composed = self.compose({"encoding": encoding} for encoding in encode_task(probe))
-        return composed.params, composed.layers, composed.invalid_rate
+        returns = probe.returns.mean(dim=1).double()
+        return ComposedTasks(composed.params, composed.layers, composed.invalid_rate, returns)
+
+
+@dataclass(frozen=True)
+class ComposedTasks:
+    """What :meth:`RLComposer.compose_tasks` returns."""
+
+    params: Weights  # per-task policies, stacked (leading axis T)
+    layers: list[list[int]]  # the layers chosen for each task
+    invalid_rate: float  # the share of the agent's choices remapped onto valid layers
+    probe_returns: Tensor  # (T,) float64: the mean return of each task's probe episodes (random actions)
 
 
 def save_rl_composer(path: str | Path, agent: str, family: str, algorithm, env: RLCompositionEnv,
@@ -328,7 +337,7 @@ def train(
     gradient and writes the trained layers back into the pool. The training tasks come from the
     composition environment's own generator, which SB3 seeds from ``rl.reml.seed`` (never from the test
     tasks' stream); run ``replicate`` uses rl.reml.seed + replicate."""
-    r, budget, family = cfg.reml, cfg.family(family_name), rl_family(family_name)
+    r, budget, family = cfg.reml, cfg.family(family_name), cfg.env_family(family_name)
     seed = r.seed + replicate
     spaces = family.make_env()
     obs_dim, act_dim = spaces.observation_space.shape[0], spaces.action_space.shape[0]
@@ -358,4 +367,4 @@ def composer_config(cfg: RLConfig, family_name: str, replicate: int = 0) -> dict
     budget = cfg.family(family_name)
     return to_dict(cfg.reml) | {"seed": cfg.reml.seed + replicate, "replicate": replicate,
                                 "reml_episodes": budget.reml_episodes, "rollouts": budget.rollouts,
-                                "return_scale": budget.return_scale}  # fmt: skip
+                                "return_scale": budget.return_scale, "frame_skip": budget.frame_skip}  # fmt: skip

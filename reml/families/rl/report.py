@@ -21,6 +21,21 @@ ENVIRONMENTS = {
     "ant_vel": "Ant-v5, goal velocity ~ U[0, 3], H = 200",
     "ant_dir": "Ant-v5, direction ±1, H = 200",
 }
+MODEL_TIMESTEP = 0.01  # seconds per MuJoCo step in gymnasium's v5 HalfCheetah and Ant models
+RLLAB_INTERVAL = {"cheetah": 0.01, "ant": 0.02}  # seconds per action in rllab, which Finn et al. ran
+
+
+def environment(family: str, entry: dict) -> str:
+    """The family's environment in words, with its control interval (MuJoCo families)."""
+    text = ENVIRONMENTS[family]
+    frame_skip = entry.get("frame_skip")
+    if frame_skip is None:
+        return text
+    interval = frame_skip * MODEL_TIMESTEP
+    rllab = RLLAB_INTERVAL[family.split("_")[0]]
+    horizon = entry.get("horizon", 200)
+    return (f"{text}, frame_skip {frame_skip}: {interval:g} s per action, {horizon * interval:g} s per episode "
+            f"(rllab, Finn's: {rllab:g} s, {horizon * rllab:g} s)")  # fmt: skip
 
 
 def _cell(mean: float | None, ci: float | None) -> str:
@@ -118,6 +133,9 @@ def reml_comparisons(family: str, entry: dict, steps: int) -> list[str]:
 def _reml_lines(info: dict) -> list[str]:
     lines = []
     for method, entry in info.items():
+        if entry.get("unadapted"):
+            lines.append(f"`{method}` is not fine-tuned (Finn's oracle, `n_itr=1`): its 0-step return in every "
+                         f"column; `{method}_finetuned` is that policy fine-tuned like the other rows.")  # fmt: skip
         if "probe_rollouts" in entry:
             n = entry["distinct_policies"]
             which = ", ".join(
@@ -127,8 +145,15 @@ def _reml_lines(info: dict) -> list[str]:
             )
             line = (f"{method} composed {n} distinct polic{'y' if n == 1 else 'ies'} for the test tasks: "
                     f"{which}; {entry['invalid_rate']:.0%} of its choices remapped. Each was composed from "
-                    f"{entry['probe_rollouts']} probe episodes of the task with random actions, run before its "
-                    f"0-step row (the others' 1-step row has seen {entry['test_rollouts']}).")  # fmt: skip
+                    f"{entry['probe_rollouts']} probe episodes of the task with random actions")  # fmt: skip
+            if entry.get("aligned_by") == "episodes":
+                line += (": aligned by the episodes seen, its column 0 is that probe batch's return and column c "
+                         "the composed policy after c - 1 steps, so no column has seen more episodes of the task "
+                         f"than the others' ({entry['probe_rollouts']} + (c - 1) × {entry['test_rollouts']} "
+                         f"against c × {entry['test_rollouts']}).")  # fmt: skip
+            else:
+                line += (f", run before its 0-step row (aligned by steps: the others' 1-step row has seen "
+                         f"{entry['test_rollouts']}).")  # fmt: skip
             if n == 1:
                 line += " One composition for every task: the agent ignored the task, so this row is the pool's "
                 line += "jointly trained policy, not a fast learner."
@@ -139,16 +164,90 @@ def _reml_lines(info: dict) -> list[str]:
     return lines
 
 
+def _steps_text(methods_info: dict) -> str:
+    """How the test step sizes were set, in words."""
+    sizes = ", ".join(f"{s:g}" for s in methods_info["step_sizes"])
+    scales = methods_info.get("step_scales", [1.0])
+    if len(scales) == 1:
+        return f"step sizes {sizes} × {scales[0]:g} for every method"
+    return (f"step sizes {sizes} × a scale chosen per method from {', '.join(f'{v:g}' for v in scales)} on "
+            f"{methods_info['n_val']} validation tasks per family (their own stream, never the test tasks: the "
+            "highest mean return over steps 1..S; `step sizes` column)")  # fmt: skip
+
+
+def _step_sizes(entry: dict) -> str:
+    sizes = entry.get("step_sizes")
+    return "–" if sizes is None else ", ".join(f"{v:g}" for v in sizes)
+
+
+# Finn et al.'s own settings where they differ from a plain reading of the paper (cbfinn/maml_rl; protocol.md)
+FINN_TEST_STEPS = ("0.1 maml, 0.2 pretrained, 1.0 random init (cheetah_dir, ant); 0.02 pretrained (cheetah_vel); "
+                   "navigation 0.5 then 0.25 for the reported model")  # fmt: skip
+FINN_MAML_TRPO = {
+    "": "up to 500 iterations, KL 0.01, α 0.1; the best iterate seen in training",
+    "navigation2d": "up to 500 iterations, KL 0.01, α 0.1 (the reported model: α 0.5); the best iterate in training",
+    "cheetah_dir": "the table's checkpoint: 100 iterations, KL 0.02, α 0.1; the best iterate seen in training",
+}
+
+
+def protocol_table(methods_info: dict) -> list[str]:
+    """Where this run's meta-RL protocol differs from Finn et al.'s (paper and code), each row with the
+    param that sets it (docs/differences.md explains them)."""
+    families = methods_info["families"]
+    rows = [("simulator", "gymnasium v5 bodies, MuJoCo 4 (rewards recomputed as Finn's)", "rllab, MuJoCo 1.31",
+             "– (fixed)")]  # fmt: skip
+    for family, entry in families.items():
+        if entry.get("frame_skip") is not None:
+            interval = entry["frame_skip"] * MODEL_TIMESTEP
+            rllab = RLLAB_INTERVAL[family.split("_")[0]]
+            rows.append((f"{family}: control interval", f"{interval:g} s per action (frame_skip {entry['frame_skip']})",
+                         f"{rllab:g} s", f"rl.families.{family}.frame_skip"))  # fmt: skip
+    tuned = len(methods_info.get("step_scales", [1.0])) > 1
+    chosen = "; ".join(
+        f"{family}: "
+        + ", ".join(
+            f"{m} ×{e['step_scale']:g}"
+            for m, e in entry["methods"].items()
+            if "step_scale" in e and not e.get("unadapted")
+        )  # fmt: skip
+        for family, entry in families.items()
+    )
+    rows.append(("test step sizes", (f"{_steps_text(methods_info)}: {chosen}" if tuned else _steps_text(methods_info)),
+                 FINN_TEST_STEPS, "rl.evaluate.step_sizes, step_scales, n_val"))  # fmt: skip
+    oracle = methods_info.get("oracle", "finetuned")
+    rows.append(("oracle row", "not fine-tuned (0-step return; `oracle_finetuned` beside it)" if oracle == "unadapted"
+                 else "fine-tuned like every method", "not fine-tuned (n_itr=1)", "rl.evaluate.oracle"))  # fmt: skip
+    for family, entry in families.items():
+        t = entry["methods"].get("maml_trpo", {}).get("training", {})
+        if t:
+            which = "the last"
+            if t.get("select_iterate") == "validation":
+                which = f"best on {t['validation_tasks']} validation tasks: iteration {t['selected_iteration']}"
+            ours = f"{t['iterations']} iterations, KL {t['max_kl']:g}, α {t['inner_lr']:g}; checkpoint {which}"
+            params = f"rl.families.{family}.iterations, max_kl; rl.maml_trpo.inner_lr, select_iterate"
+            rows.append((f"{family}: maml_trpo", ours, FINN_MAML_TRPO.get(family, FINN_MAML_TRPO[""]), params))
+    alignment = methods_info.get("reml_alignment", "steps")
+    rows.append(("REML's rows", "aligned by the episodes of the task seen (probe batch in column 0)" if alignment ==
+                 "episodes" else "aligned by steps (its probe an extra batch)", "– (not in Finn et al.)",
+                 "rl.evaluate.reml_alignment"))  # fmt: skip
+    lines = ["### The protocol against Finn et al.'s", "",
+             "Where this run differs from what Finn et al. ran (paper and cbfinn/maml_rl), and the param that sets "
+             'each (docs/rl.md, "Differences from Finn\'s set-up").', "",
+             "| setting | this run | Finn et al. | param |", "|---|---|---|---|"]  # fmt: skip
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    return [*lines, ""]
+
+
 def section(metrics: dict, methods_info: dict, figure: str) -> str:
     steps = len(methods_info["step_sizes"])
-    sizes = ", ".join(f"{s:g}" for s in methods_info["step_sizes"])
+    sizes = _steps_text(methods_info)
     lines = [
         "## Meta-RL (Finn et al. 2017, Sec. 5.3)",
         "",
         f"{methods_info['n_test']} held-out test tasks per family, the same for every method (a task stream no "
         f"method trains on), and the same action noise. On each task: episodes with the current policy, their "
         f"mean return, then one REINFORCE step (linear feature baseline, γ = {methods_info['gamma']}) on exactly "
-        f"those episodes; step sizes {sizes}. Average return after 0..{steps} steps, mean ± 95% CI over tasks. "
+        f"those episodes; {sizes}. Average return after 0..{steps} steps, mean ± 95% CI over tasks. "
         "`scratch` is a seeded random policy; `pretrained` was trained with PPO on tasks drawn from the whole "
         "distribution; `oracle` also sees the task parameters; `maml_trpo` is MAML with a TRPO meta-update; "
         "`reml_*` is REML: its agent composes each task's policy from a pool of policy layers "
@@ -164,24 +263,25 @@ def section(metrics: dict, methods_info: dict, figure: str) -> str:
         "(env steps at most: episodes that end early use fewer; PPO's tasks are its full-horizon episodes, so at "
         "least that many).",
         "",
+        *protocol_table(methods_info),
     ]
     for family, results in metrics.items():
         entry = methods_info["families"][family]
         info = entry["methods"]
         rollouts = next(iter(info.values()))["test_rollouts"]
-        lines += [f"#### {family}", "", f"{ENVIRONMENTS[family]}; {rollouts} episodes per task and step. Training: "
-                  f"{_budget(info)}.", "",  # fmt: skip
-                  "| method | runs | training tasks | env steps | "
+        lines += [f"#### {family}", "", f"{environment(family, entry)}; {rollouts} episodes per task and step. "
+                  f"Training: {_budget(info)}.", "",  # fmt: skip
+                  "| method | runs | training tasks | env steps | step sizes | "
                   + " | ".join(f"{s} step{'s' if s != 1 else ''}" for s in range(steps + 1)) + " |",
-                  "|---|---|---|---|" + "---|" * (steps + 1)]  # fmt: skip
+                  "|---|---|---|---|---|" + "---|" * (steps + 1)]  # fmt: skip
         for method, leaves in results.items():
             cells = " | ".join(score_cell(leaves, s, methods_info["n_test"]) for s in range(steps + 1))
             m = info[method]
             lines.append(f"| {method} | {m.get('runs', 1)} | {m.get('tasks', 0):,} | {m.get('env_steps', 0):,} | "
-                         f"{cells} |")  # fmt: skip
+                         f"{'–' if m.get('unadapted') else _step_sizes(m)} | {cells} |")  # fmt: skip
         if family in FINN_RL:
             published = [f"*{v:.2f}*" for v in FINN_RL[family][: steps + 1]]
-            lines.append(f"| *maml, {FINN_RL_CITATION}* | | | | " + " | ".join(published) + " |")
+            lines.append(f"| *maml, {FINN_RL_CITATION}* | | | | | " + " | ".join(published) + " |")
         lines += ["", *_reml_lines(info), ""]
     lines += [
         f"![Average return vs policy-gradient steps on the test tasks, mean and 95% CI]({figure})",

@@ -68,9 +68,9 @@ class EnvBatch(gym.Env):
     stays put and reports reward 0. ``core``: the CPU core to pin the stepping process to, at the
     first reset (``AsyncVectorEnv`` also builds one batch in the calling process, to read its spaces)."""
 
-    def __init__(self, family_name: str, m: int, core: int | None = None) -> None:
+    def __init__(self, family_name: str, m: int, core: int | None = None, frame_skip: int | None = None) -> None:
         self._core = core
-        self.family = rl_family(family_name)
+        self.family = rl_family(family_name, frame_skip)
         self.envs = [self.family.make_env() for _ in range(m)]
         single = self.envs[0]
         obs_dim = single.observation_space.shape[0]
@@ -140,7 +140,8 @@ class Sampler:
         self.family = family
         self.per_worker = n_envs // workers  # every worker holds the same number of copies
         self.n_envs = n_envs
-        fns = [partial(EnvBatch, family.name, self.per_worker, core) for core in worker_cores(workers, pin_workers)]
+        fns = [partial(EnvBatch, family.name, self.per_worker, core, family.frame_skip)
+               for core in worker_cores(workers, pin_workers)]  # fmt: skip
         self.vec = gym.vector.SyncVectorEnv(fns) if workers == 1 else gym.vector.AsyncVectorEnv(fns)
         probe = family.make_env()
         self.obs_dim = probe.observation_space.shape[0]

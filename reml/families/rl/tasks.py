@@ -9,6 +9,10 @@ never look inside a family:
   seeds never put a test task into training; see :mod:`reml.core.seeding`);
 - ``make_env()`` -> a gymnasium environment with ``set_task(task)``; its reward is the task's reward;
 - ``horizon``: the episode length H (the sampler cuts episodes there);
+- ``frame_skip``: for the MuJoCo families, simulator steps per action (the control interval is
+  ``frame_skip`` x the model's timestep, 0.01 s in gymnasium's v5 models): ``None`` keeps the
+  environment's own (v5: 5, i.e. 0.05 s); rllab, which Finn et al. ran, stepped 0.01 s (HalfCheetah)
+  and 0.02 s (Ant). :func:`reml.families.rl.rl_family` sets it from ``rl.families.<name>.frame_skip``;
 - ``param_names``: what the P task parameters mean (the oracle appends them to the observation).
 
 The families live in :mod:`reml.families.rl.navigation` and :mod:`reml.families.rl.locomotion`;
@@ -18,7 +22,7 @@ The families live in :mod:`reml.families.rl.navigation` and :mod:`reml.families.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import gymnasium as gym
 import numpy as np
@@ -35,8 +39,22 @@ class RLFamily:
     name: str
     param_names: tuple[str, ...]
     horizon: int
-    make_env: Callable[[], gym.Env]
+    build: Callable[[int | None], gym.Env]  # frame_skip (None: the environment's own) -> an environment
     draw: Callable[[int, torch.Generator], torch.Tensor]  # (n, generator) -> (n, P) task parameters
+    simulated: bool = False  # a MuJoCo body, whose control interval ``frame_skip`` sets
+    frame_skip: int | None = None  # simulator steps per action; None: the environment's default
+
+    def make_env(self) -> gym.Env:
+        return self.build(self.frame_skip)
+
+    def with_frame_skip(self, frame_skip: int | None) -> RLFamily:
+        """The same family stepping ``frame_skip`` simulator steps per action (``None``: the default)."""
+        if frame_skip is not None and not self.simulated:
+            raise ValueError(f"{self.name} is not simulated by MuJoCo: frame_skip must be None, got {frame_skip}")
+        positive = isinstance(frame_skip, int) and not isinstance(frame_skip, bool) and frame_skip >= 1
+        if frame_skip is not None and not positive:
+            raise ValueError(f"frame_skip must be a positive integer or None, got {frame_skip!r}")
+        return replace(self, frame_skip=frame_skip)
 
     def sample_tasks(self, n: int, seed: int, stream: str = "train") -> np.ndarray:
         """``n`` tasks, (n, P) float64, deterministic in (seed, stream)."""

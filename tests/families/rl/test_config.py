@@ -24,6 +24,26 @@ from tests.helpers import REPO
             r"rl\.families\.cheetah_vel\.reml_episodes: must be a multiple of 30 .*got 100; e\.g\. 90 or 120",
         ),
         (lambda r: r.update(gamma=0), r"rl\.gamma: must be in \(0, 1\]"),
+        (
+            lambda r: r["families"]["navigation2d"].update(frame_skip=5),
+            r"rl\.families\.navigation2d\.frame_skip: must be null: navigation2d has no simulator, got 5",
+        ),
+        (
+            lambda r: r["families"]["cheetah_vel"].update(frame_skip=None),
+            r"rl\.families\.cheetah_vel\.frame_skip: must be a positive integer for a MuJoCo family .*got None",
+        ),
+        (
+            lambda r: r["families"]["ant_dir"].update(frame_skip=0),
+            r"rl\.families\.ant_dir\.frame_skip: must be a positive integer \(MuJoCo steps per action\) or null, got 0",
+        ),
+        (
+            lambda r: r["families"]["ant_dir"].update(frame_skip=1.5),
+            r"rl\.families\.ant_dir\.frame_skip: expected an integer",
+        ),
+        (
+            lambda r: r["families"]["cheetah_dir"].update(max_kl=float("nan")),
+            r"rl\.families\.cheetah_dir\.max_kl: must be a finite number, got nan",
+        ),
         (lambda r: r.update(replicates=[0, 0]), r"rl\.replicates: must list one or more distinct integers"),
         (lambda r: r.update(baseline_replicates=[]), r"rl\.baseline_replicates: must list one or more distinct"),
         (

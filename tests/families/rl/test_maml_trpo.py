@@ -49,3 +49,27 @@ def test_torch_threads_restores_the_count_after_an_error():
         assert torch.get_num_threads() == inside
         raise RuntimeError("inside")
     assert torch.get_num_threads() == caller
+
+
+def test_iterate_selection_returns_the_best_validated_iterate():
+    """select_iterate=validation measures the return after the inner step on validation tasks every
+    validate_every iterations and after the last, and returns the best of those iterates (checked by
+    measuring the returned parameters again); "last" returns the last iterate, measuring nothing."""
+    from reml.families.rl.maml_trpo import validation_return
+
+    base = dict(iterations=4, meta_batch=4, rollouts=4, inner_lr=0.1, cg_iters=3)
+    picked = MamlTrpoSettings(**base, select_iterate="validation", validate_every=2, validation_tasks=3)
+    policy = GaussianPolicy(2, 2)
+    with Sampler(NAVIGATION2D, 16) as sampler:
+        last, last_log = train_maml_trpo(policy, sampler, MamlTrpoSettings(**base), seed=0, device=CPU)
+        best, log = train_maml_trpo(policy, sampler, picked, seed=0, device=CPU)
+        again = validation_return(policy, best, sampler, picked, 0, CPU)
+    measured = {r["iteration"]: r["validation_after"] for r in log.rows if "validation_after" in r}
+    assert sorted(measured) == [2, 4] and "validation_after" not in last_log.rows[0]
+    assert log.selected == max(measured, key=measured.get) and again == measured[log.selected]
+    assert [r["return_after"] for r in log.rows] == [r["return_after"] for r in last_log.rows]  # training unchanged
+    assert last_log.selected == 4
+    if log.selected == 4:
+        assert all(torch.equal(best[k], last[k]) for k in best)
+    else:
+        assert not all(torch.equal(best[k], last[k]) for k in best)

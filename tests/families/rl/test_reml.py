@@ -147,8 +147,13 @@ def test_meta_test_composition_trains_nothing_and_round_trips_through_the_checkp
     composer = load_rl_composer(tmp_path / "c.safetensors", "stage", "reml_maskable", NAVIGATION2D, device=CPU)
     tasks = NAVIGATION2D.sample_tasks(3, 0, stream="test")
     with Sampler(NAVIGATION2D, 12) as sampler:
-        params, layers, invalid = composer.compose_tasks(tasks, sampler, generator(0, "probe"))
-        again, layers_again, _ = composer.compose_tasks(tasks, sampler, generator(0, "probe"))
+        composed = composer.compose_tasks(tasks, sampler, generator(0, "probe"))
+        params, layers, invalid = composed.params, composed.layers, composed.invalid_rate
+        repeat = composer.compose_tasks(tasks, sampler, generator(0, "probe"))
+        again, layers_again = repeat.params, repeat.layers
+        probe = sampler.sample(composer.policy, composer.env.probe_policy_params, tasks, composer.probe_rollouts,
+                               generator(0, "probe"))  # fmt: skip
+        assert torch.equal(composed.probe_returns, probe.returns.mean(dim=1).double())  # the probe's own returns
     assert layers == layers_again and invalid == 0.0 and composer.config == {"x": 1}
     assert composer.probe_rollouts == SETTINGS.rollouts  # the probe of training, at meta-test too
     assert all(torch.equal(params[k], again[k]) for k in params)

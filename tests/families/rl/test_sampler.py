@@ -37,6 +37,24 @@ def test_sampler_is_deterministic_and_independent_of_workers_and_pinning():
     assert np.allclose(a.rewards[:, :, 0].numpy(), expected, atol=1e-5)
 
 
+def test_worker_processes_step_the_configured_control_interval():
+    """frame_skip reaches the environments in the worker processes: two workers give the in-process
+    sampler's rollouts at rllab's interval, and those differ from v5's default interval."""
+    from reml.families.rl import rl_family
+
+    rllab, v5 = rl_family("cheetah_dir", 1), rl_family("cheetah_dir")
+    policy = GaussianPolicy(17, 6)
+    params = policy.init(generator(0, "t"))
+    tasks = rllab.sample_tasks(2, seed=0)
+    with Sampler(rllab, 2, workers=1) as one, Sampler(rllab, 2, workers=2) as two, Sampler(v5, 2) as default:
+        a = one.sample(policy, params, tasks, 1, generator(1, "s"))
+        b = two.sample(policy, params, tasks, 1, generator(1, "s"))
+        c = default.sample(policy, params, tasks, 1, generator(1, "s"))
+    assert torch.equal(a.observations, b.observations) and torch.equal(a.rewards, b.rewards)
+    assert torch.equal(a.observations[:, :, 0], c.observations[:, :, 0])  # the same reset state
+    assert not torch.allclose(a.observations[:, :, 1:], c.observations[:, :, 1:])  # then 0.01 s vs 0.05 s steps
+
+
 def test_worker_cores_are_one_each_from_the_allowed_cores(monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {5, 3})
     assert worker_cores(2, True) == worker_cores(2, "auto") == [3, 5]

@@ -44,10 +44,30 @@ def test_task_sampling_is_seeded_and_streams_differ():
     assert {rl_family(n).name for n in RL_FAMILIES} == set(RL_FAMILIES)
 
 
-@pytest.mark.parametrize("family", [CHEETAH_VEL, CHEETAH_DIR, ANT_VEL, ANT_DIR], ids=lambda f: f.name)
-def test_locomotion_reward_from_the_simulator_state_by_hand(family):
+def test_frame_skip_sets_the_control_interval():
+    """v5's default steps 0.05 s per action; rllab's intervals (Finn's) are frame_skip 1 (HalfCheetah,
+    0.01 s) and 2 (Ant, 0.02 s); a family without a simulator refuses the setting."""
+    assert rl_family("cheetah_dir").make_env().unwrapped.dt == pytest.approx(0.05)
+    assert rl_family("cheetah_dir", 5).make_env().unwrapped.dt == pytest.approx(0.05)
+    assert rl_family("cheetah_vel", 1).make_env().unwrapped.dt == pytest.approx(0.01)
+    assert rl_family("ant_dir", 2).make_env().unwrapped.dt == pytest.approx(0.02)
+    assert rl_family("ant_vel", 2).frame_skip == 2 and rl_family("ant_vel").frame_skip is None
+    with pytest.raises(ValueError, match="navigation2d is not simulated by MuJoCo: frame_skip must be None"):
+        rl_family("navigation2d", 1)
+    with pytest.raises(ValueError, match="frame_skip must be a positive integer or None, got 0"):
+        rl_family("cheetah_dir", 0)
+
+
+@pytest.mark.parametrize(
+    ("family", "frame_skip"),
+    [(CHEETAH_VEL, None), (CHEETAH_DIR, None), (ANT_VEL, None), (ANT_DIR, None), (CHEETAH_DIR, 1), (ANT_VEL, 2)],
+    ids=lambda v: v.name if hasattr(v, "name") else f"frame_skip={v}",
+)
+def test_locomotion_reward_from_the_simulator_state_by_hand(family, frame_skip):
     """The reward recomputed from the body's own positions (x velocity = dx / dt), the clipped action
-    and, for Ant, the clipped external contact forces: MAML's formulas from the protocol page."""
+    and, for Ant, the clipped external contact forces: MAML's formulas from the protocol page; at v5's
+    and at rllab's control intervals."""
+    family = family.with_frame_skip(frame_skip)
     env = family.make_env()
     body = env.unwrapped
     task = family.sample_tasks(1, seed=3)[0]

@@ -192,11 +192,19 @@ class TrainingCurve(BaseCallback):
 _ADDRESS = re.compile(rb" at 0x[0-9a-fA-F]+")  # only in SB3's human-readable reprs, never in pickled payloads
 
 
+def _without_os(system_info: bytes) -> bytes:
+    """SB3's ``system_info.txt`` without its ``- OS:`` line: that line holds the kernel's version and build
+    string, which differ between machines of one CPU type (seen: REML model directories a few bytes apart
+    in dvc.lock with every score identical). The package versions stay; SB3 only prints the file."""
+    return b"\n".join(line for line in system_info.split(b"\n") if not line.startswith(b"- OS:"))
+
+
 def save_sb3_zip(algorithm: BaseAlgorithm, path: Path) -> None:
     """``algorithm.save`` without the run-dependent parts, so one seed gives a byte-identical file (and DVC
     output) from run to run: the episode-info buffers (they hold elapsed times) and the start time are
     left out, memory addresses in the readable reprs SB3 writes next to each pickled object
-    (``<function ... at 0x7f...>``) are removed, and every zip entry gets the same fixed timestamp."""
+    (``<function ... at 0x7f...>``) are removed, so is the kernel version in ``system_info.txt``, and every
+    zip entry gets the same fixed timestamp."""
     with atomic_path(path) as tmp:
         raw = Path(f"{tmp}.raw.zip")
         algorithm.save(raw, exclude=["ep_info_buffer", "ep_success_buffer", "start_time"])
@@ -207,6 +215,8 @@ def save_sb3_zip(algorithm: BaseAlgorithm, path: Path) -> None:
                 content = source.read(info.filename)
                 if info.filename == "data":
                     content = _ADDRESS.sub(b"", content)
+                elif info.filename == "system_info.txt":
+                    content = _without_os(content)
                 target.writestr(fixed, content)
         raw.unlink()
 

@@ -178,6 +178,27 @@ def test_saved_agent_is_byte_identical_across_processes(tmp_path):
         assert b" at 0x" not in z.read("data")
 
 
+def test_saved_agent_does_not_depend_on_the_machines_kernel(tmp_path, monkeypatch):
+    """SB3's system_info.txt names the kernel (version and build string), which differs between machines of
+    one CPU type: the same agent saved under two kernels must give the same bytes; the versions stay."""
+    from stable_baselines3.common import save_util
+
+    composer, _ = train("reml_maskable", timesteps=40)
+    real = save_util.get_system_info
+    for name, kernel in (("a", "Linux-6.18.4-x86_64"), ("b", "Linux-6.18.44-fc-v1045-x86_64")):
+
+        def fake(print_info=False, kernel=kernel):
+            env, text = real(print_info=False)
+            return env, text.replace(text.splitlines()[0], f"- OS: {kernel} # 1 SMP")
+
+        monkeypatch.setattr(save_util, "get_system_info", fake)
+        save(tmp_path / name, composer, {})
+    assert (tmp_path / "a" / "policy.zip").read_bytes() == (tmp_path / "b" / "policy.zip").read_bytes()
+    with zipfile.ZipFile(tmp_path / "a" / "policy.zip") as z:
+        info = z.read("system_info.txt")
+    assert b"- OS:" not in info and b"- PyTorch: " in info
+
+
 @pytest.mark.parametrize("variant", ["meta_gradient", "relative", "sgd_inner", "slot_pools", "candidate_scores"])
 def test_each_variant_trains_from_params_saves_and_loads_under_its_name(variant, tmp_path):
     """A REML variant of params.yaml trains through the stage's code, and loads back as its own row."""

@@ -21,10 +21,13 @@ with DVC's own YAML code, into each worker before its next stage and into this w
 every worker succeeded.
 
 DVC's run-cache keeps only stages whose outputs are all cached, metrics or plots; a stage with other
-git-tracked outputs (``cache: false``: the scores, curves, figures and report under ``reports/``) is
-not fanned out but runs in step 3, in this workspace, which is where committed results must be
-written. A failed or killed worker leaves this workspace untouched: DVC records a run in the
-run-cache only after it succeeded, and step 3 does not start.
+git-tracked outputs (``cache: false``: the scores, curves, figures and report under ``reports/``)
+cannot be restored from it. Locally such a stage still runs in a worker, and its outputs travel as
+files with its entry (:class:`LockBook`): into each worker before its next stage, so a stage
+downstream finds them up to date, and into this workspace at the end, where ``dvc repro`` finds the
+stage unchanged. On a cluster the jobs share no files, so these stages run in step 3, here. A failed
+or killed worker leaves this workspace untouched: DVC records a run in the run-cache only after it
+succeeded, the carried outputs wait under ``.dvc/tmp/fanout/``, and step 3 does not start.
 
 Clusters go through submitit (Slurm, or its local executor on this machine): see :class:`Submitit`.
 """
@@ -61,8 +64,9 @@ class Plan:
 
     upstream: dict[str, set[str]]
     order: list[str]
-    tail: list[str]  # stages of the targets that run in this workspace afterwards (not run-cacheable)
+    tail: list[str]  # stages of the targets that run in this workspace afterwards
     targets: list[str] = field(default_factory=list)
+    carried: dict[str, list[str]] = field(default_factory=dict)  # fanned out, not run-cacheable: their outputs
 
     def priority(self) -> dict[str, int]:
         """How many fanned-out stages wait on each stage, directly or not: those start first."""
@@ -79,23 +83,27 @@ class Plan:
         return count
 
 
-def run_cacheable(stage) -> bool:
-    """DVC's own rule: a run is kept in the run-cache unless the stage has an uncached output that is
-    neither a metric nor a plot (``Stage.run``, dvc/stage/__init__.py), and only if it has a command,
-    local deps and local, non-persistent outputs inside the repository (``_can_hash``,
-    dvc/stage/cache.py)."""
+def hashable(stage) -> bool:
+    """DVC's rule for a stage it can key by its deps: a command, local deps and local, non-persistent
+    outputs inside the repository (``_can_hash``, dvc/stage/cache.py)."""
     if not (stage.cmd and stage.deps and stage.outs) or stage.always_changed:
         return False
     if not all(dep.protocol == "local" and dep.def_path for dep in stage.deps):
         return False
-    if not all(out.protocol == "local" and out.is_in_repo and not out.persist for out in stage.outs):
-        return False
-    return all(out.use_cache or out.is_metric or out.is_plot for out in stage.outs)
+    return all(out.protocol == "local" and out.is_in_repo and not out.persist for out in stage.outs)
 
 
-def plan(root: str | Path, targets: Sequence[str] = ()) -> Plan:
+def run_cacheable(stage) -> bool:
+    """DVC's own rule: a run is kept in the run-cache if the stage is :func:`hashable` and has no
+    uncached output that is neither a metric nor a plot (``Stage.run``, dvc/stage/__init__.py)."""
+    return hashable(stage) and all(out.use_cache or out.is_metric or out.is_plot for out in stage.outs)
+
+
+def plan(root: str | Path, targets: Sequence[str] = (), carry: bool = True) -> Plan:
     """The stages of ``targets`` (every stage when empty) and their upstream, split into those a worker
-    can run (run-cacheable, with every upstream stage run-cacheable) and the tail."""
+    can run and the tail. A worker runs a run-cacheable stage; with ``carry`` (workers that share this
+    machine's files) also a hashable one whose outputs are git-tracked, which are then carried as files.
+    Everything downstream of a stage that cannot fan out stays in the tail."""
     import networkx as nx
     from dvc.repo import Repo
 
@@ -109,14 +117,16 @@ def plan(root: str | Path, targets: Sequence[str] = ()) -> Plan:
         order = [s for s in repo.index.stages if s in chosen]  # dvc.yaml order
         # a stage without a command (a .dvc data source) holds nothing up; any other uncacheable stage
         # keeps everything downstream of it for the workspace
-        blocks = {s for s in chosen if s.cmd and not run_cacheable(s)}
-        fan = {s for s in order if s.cmd and run_cacheable(s) and not (nx.descendants(graph, s) & blocks)}
+        can = hashable if carry else run_cacheable
+        blocks = {s for s in chosen if s.cmd and not can(s)}
+        fan = {s for s in order if s.cmd and can(s) and not (nx.descendants(graph, s) & blocks)}
         upstream = {s.addressing: {u.addressing for u in graph.successors(s) if u in fan} for s in order if s in fan}
         return Plan(
             upstream=upstream,
             order=[s.addressing for s in order if s in fan],
             tail=[s.addressing for s in order if s not in fan],
             targets=list(targets),
+            carried={s.addressing: [o.def_path for o in s.outs] for s in order if s in fan and not run_cacheable(s)},
         )
 
 
@@ -254,10 +264,18 @@ def kill_children() -> None:
 class LockBook:
     """The dvc.lock entries of the stages finished so far, taken from the worktree that ran each one and
     written, with DVC's own YAML code, into a worktree before its next stage and into the workspace at
-    the end (see the module docstring for why)."""
+    the end (see the module docstring for why). The outputs of the ``carried`` stages (not
+    run-cacheable: git-tracked) go with their entries, as files kept under ``store`` meanwhile; every
+    output of such a stage travels, so that DVC finds the stage unchanged and never removes them."""
 
-    def __init__(self) -> None:
+    def __init__(self, carried: dict[str, list[str]] | None = None, store: Path | None = None) -> None:
         self.entries: dict[str, object] = {}
+        self.carried, self.store = carried or {}, store
+        self.outputs: list[str] = []  # paths under store, relative to a repository's root
+        if self.carried and store is None:
+            raise ValueError("carried outputs need a store")
+        if store is not None:
+            shutil.rmtree(store, ignore_errors=True)
 
     def take(self, lockfile: Path, stage: str) -> None:
         from dvc.utils.serialize import load_yaml
@@ -265,11 +283,19 @@ class LockBook:
         stages = (load_yaml(lockfile) or {}).get("stages", {}) if lockfile.is_file() else {}
         if stage not in stages:
             raise FanoutError(f"{lockfile} has no entry for {stage} after it ran")
+        for path in self.carried.get(stage, []):
+            made = lockfile.parent / path
+            if not made.exists():
+                raise FanoutError(f"{stage} ran but its output {path} is not in {lockfile.parent}")
+            copy_path(made, self.store / path)  # type: ignore[operator]
+            self.outputs.append(path)
         self.entries[stage] = stages[stage]
 
     def write_into(self, lockfile: Path) -> None:
         from dvc.utils.serialize import modify_yaml
 
+        for path in self.outputs:
+            copy_path(self.store / path, lockfile.parent / path)  # type: ignore[operator]
         if not self.entries:
             return
         with modify_yaml(lockfile) as data:
@@ -277,6 +303,19 @@ class LockBook:
                 data.update({"schema": "2.0"})
             data["stages"] = data.get("stages", {})
             data["stages"].update(self.entries)
+
+
+def copy_path(source: Path, target: Path) -> None:
+    """``target`` becomes an exact copy of the file or directory ``source`` (no stale files left in it)."""
+    if target.is_dir() and not target.is_symlink():
+        shutil.rmtree(target)
+    elif target.exists() or target.is_symlink():
+        target.unlink()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        shutil.copytree(source, target, symlinks=True)
+    else:
+        shutil.copy2(source, target, follow_symlinks=False)
 
 
 # --------------------------------------------------------------------------- executors
@@ -369,7 +408,7 @@ def fan_out(the_plan: Plan, executor, jobs: int, logs: Path, say: Callable[[str]
     """Run the plan's stages, at most ``jobs`` at once, each when its upstream stages are done, longest
     chains first; returns their dvc.lock entries. The first failure stops new submissions, waits for the
     running ones, and raises; an interrupt (Ctrl-C) kills the running stages."""
-    lock = LockBook()
+    lock = LockBook(the_plan.carried, logs.parent / "carried" if the_plan.carried else None)
     priority = the_plan.priority()
     waiting = {name: set(up) for name, up in the_plan.upstream.items()}
     index = {name: i for i, name in enumerate(the_plan.order)}
@@ -437,10 +476,11 @@ def repro(root: Path, targets: Sequence[str], jobs: int, executor_factory, pull:
     """The whole run: fan out, then ``dvc repro`` here (restores each finished stage from the cache by
     its entry, runs the tail)."""
     start = time.perf_counter()
-    the_plan = plan(root, targets)
-    here = ", ".join(the_plan.tail) or "none"
-    say(f"{len(the_plan.order)} stages fan out over {jobs} workers; then dvc repro here, where the stages with "
-        f"git-tracked outputs run ({here})")  # fmt: skip
+    the_plan = plan(root, targets, carry=not pull)  # a cluster's jobs share no files: nothing is carried
+    here = ", ".join(the_plan.tail)
+    say(f"{len(the_plan.order)} stages fan out over {jobs} workers ({len(the_plan.carried)} of them with "
+        f"git-tracked outputs, copied back); then dvc repro here, which restores them and runs the rest "
+        f"({here or 'none'})")  # fmt: skip
     if the_plan.order:
         lock = fan_out(the_plan, executor_factory(), jobs, root / FANOUT_DIR / "logs", say)
         if pull:
@@ -459,6 +499,7 @@ def cleanup(root: Path) -> None:
     for path in sorted((root / FANOUT_DIR).glob("*-*")):
         if path.is_dir() and (path / ".git").exists():
             subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=root, capture_output=True)
+    shutil.rmtree(root / FANOUT_DIR / "carried", ignore_errors=True)
     subprocess.run(["git", "worktree", "prune"], cwd=root, capture_output=True)
 
 

@@ -1,8 +1,9 @@
 """`python -m reml repro`: independent stages in parallel on DVC's own machinery (reml/fanout.py).
 
-The plan and the lock book here, and the cluster recipe's round trip through a remote, which must
-recompute nothing on the third machine. That a parallel run ends where a serial `dvc repro` ends, and
-that a killed worker leaves nothing DVC would take as a valid result: tests/stages/test_tiny_profile.py.
+The plan and the lock book (entries and carried outputs) here, and the cluster recipe's round trip
+through a remote, which must recompute nothing on the third machine. That a parallel run ends where
+a serial `dvc repro` ends, and that a killed worker leaves nothing DVC would take as a valid result:
+tests/stages/test_tiny_profile.py.
 """
 
 import os
@@ -18,17 +19,27 @@ from tests.helpers import BIN, GIT_ENV, REPO, outputs, profile_repo
 from tests.helpers import run_in as run
 
 
-def test_plan_fans_out_exactly_the_run_cacheable_stages():
-    """Every stage whose outputs DVC's run-cache keeps goes to a worker; the others (scores, figures,
-    report: git-tracked outputs) are left for the workspace, and so is everything downstream of them."""
-    plan = fanout.plan(REPO)
+def test_plan_fans_out_every_stage_and_carries_the_git_tracked_outputs():
+    """Locally every stage goes to a worker. Those with git-tracked outputs (scores, figures, report),
+    which DVC's run-cache cannot restore, have every output carried as files. On a cluster (no shared
+    files) exactly the run-cacheable stages fan out; the others, and everything downstream of them,
+    are left for the workspace."""
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
 
     def git_tracked(name):
         outs = [o for o in stages[name].get("outs", []) if isinstance(o, dict)]
         return any(not spec.get("cache", True) for o in outs for spec in o.values())
 
-    assert plan.tail == [n for n in stages if git_tracked(n)]
+    tracked = [n for n in stages if git_tracked(n)]
+    local = fanout.plan(REPO)
+    assert local.tail == [] and list(local.carried) == tracked
+    assert local.carried["make_report"] == ["reports/report.md"]
+    assert {"results/sinusoid/methods.json", "reports/scores/sinusoid.json"} <= set(local.carried["evaluate_fewshot"])
+    assert {"evaluate_fewshot", "make_figures", "evaluate_rl"} <= local.upstream["make_report"]
+    assert "train_maml@maml-0" in local.upstream["evaluate_fewshot"]
+
+    plan = fanout.plan(REPO, carry=False)
+    assert plan.tail == tracked and plan.carried == {}
     assert {name.split("@")[0] for name in plan.order}.isdisjoint(plan.tail)
     assert "train_reml@reml_maskable-support-thesis-0" in plan.order and "generate_tasks" in plan.order
     for name, upstream in plan.upstream.items():
@@ -38,6 +49,29 @@ def test_plan_fans_out_exactly_the_run_cacheable_stages():
     )
     priority = plan.priority()
     assert priority["generate_tasks"] > priority["train_maml@maml-0"] == 0
+
+
+def test_carried_outputs_travel_as_exact_copies(tmp_path):
+    """A carried stage's outputs, a file and a directory, reach the next worktree as they were made: a
+    stale file left there from an earlier run is gone. An output the stage did not make is an error."""
+    made, worker = tmp_path / "made", tmp_path / "worker"
+    (made / "figures").mkdir(parents=True)
+    (made / "figures" / "a.png").write_bytes(b"new a")
+    (made / "scores.json").write_text("{}")
+    (made / "dvc.lock").write_text("schema: '2.0'\nstages:\n  figures:\n    cmd: draw\n")
+    (worker / "figures").mkdir(parents=True)
+    (worker / "figures" / "stale.png").write_bytes(b"old")
+    (worker / "figures" / "a.png").write_bytes(b"old a")
+    book = fanout.LockBook({"figures": ["figures", "scores.json"], "gone": ["nowhere.json"]}, tmp_path / "store")
+    book.take(made / "dvc.lock", "figures")
+    (made / "figures" / "a.png").write_bytes(b"changed after")  # the store holds what the stage made
+    book.write_into(worker / "dvc.lock")
+    assert sorted(p.name for p in (worker / "figures").iterdir()) == ["a.png"]
+    assert (worker / "figures" / "a.png").read_bytes() == b"new a" and (worker / "scores.json").read_text() == "{}"
+    assert "cmd: draw" in (worker / "dvc.lock").read_text()
+    (made / "dvc.lock").write_text("schema: '2.0'\nstages:\n  gone:\n    cmd: x\n")
+    with pytest.raises(fanout.FanoutError, match="nowhere.json"):
+        book.take(made / "dvc.lock", "gone")
 
 
 def test_lock_entries_travel_in_place_with_dvc_s_own_yaml(tmp_path):

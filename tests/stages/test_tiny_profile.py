@@ -27,7 +27,7 @@ from tests.helpers import run_in as run
 
 # A slice with independent stages, upstream stages shared between them, and a stage with git-tracked
 # outputs (evaluate_fewshot) that must run in the workspace afterwards.
-TARGETS = ["evaluate_fewshot"]
+TARGETS = ["make_figures"]  # evaluate_fewshot, then a stage downstream of its git-tracked outputs
 
 
 def dvc(*args, cwd):
@@ -282,13 +282,17 @@ def test_parallel_repro_ends_where_a_serial_one_does(tmp_path, tiny_run):
     assert again.returncode == 0, again.stdout + again.stderr
     assert "Running stage 'train_maml@maml-0'" not in again.stdout  # restored in the workspace, not rerun
     assert "Stage 'train_maml@maml-0' is cached - skipping run" in again.stdout
-    assert "Running stage 'evaluate_fewshot'" in again.stdout  # git-tracked outputs: run here
+    # git-tracked outputs: run in a worker, carried back, found unchanged here
+    worker_log = (parallel / fanout.FANOUT_DIR / "logs" / "evaluate_fewshot.log").read_text()
+    assert "Running stage 'evaluate_fewshot'" in worker_log
+    assert "Running stage" not in again.stdout.split("dvc repro in")[-1], again.stdout
     ran, reference = lock_entries(parallel), lock_entries(serial)
-    assert {"generate_tasks", "train_maml@maml-0", "evaluate_fewshot"} <= set(ran) < set(reference)
+    assert {"generate_tasks", "train_maml@maml-0", "evaluate_fewshot", "make_figures"} <= set(ran) < set(reference)
     for name, entry in ran.items():
         assert entry == reference[name], name
     made = outputs(parallel)
-    assert "reports/tiny/scores/sinusoid.json" in made and made.items() <= outputs(serial).items()
+    assert {"reports/tiny/scores/sinusoid.json", "reports/tiny/figures/sinusoid/curves.png"} <= made.keys()
+    assert made.items() <= outputs(serial).items()
     assert not list((parallel / fanout.FANOUT_DIR).glob("worker-*")), "worktrees left behind"
     twice = run([str(BIN / "dvc"), "repro", *TARGETS], parallel)
     assert twice.returncode == 0 and "Running stage" not in twice.stdout, twice.stdout

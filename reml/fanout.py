@@ -503,6 +503,17 @@ def cleanup(root: Path) -> None:
     subprocess.run(["git", "worktree", "prune"], cwd=root, capture_output=True)
 
 
+def stop_like_ctrl_c() -> None:
+    """SIGTERM (a scheduler's or ``kill``'s) and SIGINT, which a shell ignores in background jobs, both
+    raise KeyboardInterrupt here, so the running stages are killed (:func:`fan_out`) and not left behind."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m reml repro", description=__doc__.split("\n\n")[0])
     p.add_argument("targets", nargs="*", help="stages (default: the whole pipeline), as for dvc repro")
@@ -547,6 +558,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         def factory():
             return Local(root, args.jobs)
 
+    stop_like_ctrl_c()
     try:
         repro(root, args.targets, args.jobs, factory, pull=bool(args.cluster))
     except FanoutError as err:

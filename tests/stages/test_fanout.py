@@ -8,8 +8,10 @@ tests/stages/test_tiny_profile.py.
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import yaml
@@ -135,3 +137,19 @@ def test_cluster_round_trip_through_a_remote_recomputes_nothing(tmp_path):
     made = {**outputs(nodes["node1"]), **outputs(nodes["node2"])}
     assert outputs(reader) == made and "models/sinusoid/maml-0.safetensors" in made
     assert "changed" not in run([str(BIN / "dvc"), "status", *everything], reader).stdout
+
+
+def test_sigterm_and_a_background_sigint_stop_the_runner_like_ctrl_c():
+    """A scheduler's SIGTERM, and the SIGINT a shell ignores in a background job, reach fan_out as
+    KeyboardInterrupt, which kills the running stages (without the handlers this process would die)."""
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in `nohup make repro JOBS=2 &`
+        fanout.stop_like_ctrl_c()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), sig)
+                time.sleep(5)
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)

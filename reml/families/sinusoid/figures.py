@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 from reml.core.figures import (
     DIVERGED_MARKER,
@@ -166,19 +167,23 @@ def reml_training(logs: dict[str, pd.DataFrame]) -> plt.Figure:
 
 def unrelated_tasks(unrelated: dict, k: int, step: int) -> plt.Figure:
     """Query MSE after ``step`` steps on each task family (in-distribution first), per method, with 95% CIs,
-    log scale. A diverged cell (no finite mean) is a hatched bar to the top of the axis with a triangle:
-    shown as diverged, never dropped."""
+    log scale. A diverged cell is a hatched bar to the top of the axis with a triangle: no finite mean, or
+    a mean above 10 x the worst finite mean before adaptation (as :func:`log_limits` rules), which would
+    otherwise stretch the axis until every other bar is unreadable. Shown as diverged, never dropped."""
     sns.set_theme(style="whitegrid", context="notebook")
     rows = [
         {"family": family, "method": method, "mse": leaves[f"k{k}"][f"mse_step{step}"],
-         "ci": leaves[f"k{k}"][f"ci95_step{step}"]}
+         "ci": leaves[f"k{k}"][f"ci95_step{step}"], "start": leaves[f"k{k}"]["mse_step0"]}
         for family, by_method in unrelated.items()
         for method, leaves in by_method.items()
     ]  # fmt: skip
-    table = pd.DataFrame(rows).astype({"mse": float, "ci": float})  # null -> NaN
+    table = pd.DataFrame(rows).astype({"mse": float, "ci": float, "start": float})  # null -> NaN
     families, methods = list(unrelated), list(dict.fromkeys(table["method"]))
     colors = method_colors(methods)
-    finite = table[np.isfinite(table.mse) & (table.mse > 0)]
+    starts = table.start[np.isfinite(table.start) & (table.start > 0)]
+    bound = 10 * float(starts.max()) if len(starts) else np.inf
+    table["shown"] = np.isfinite(table.mse) & (table.mse > 0) & (table.mse <= bound)
+    finite = table[table.shown]
     top = 3 * float((finite.mse + finite.ci.fillna(0)).max()) if len(finite) else 1.0
     bottom = float(finite.mse.min()) / 2 if len(finite) else top / 1e3
     fig, ax = plt.subplots(figsize=(max(8.0, 1.8 * len(families)), 4.6))
@@ -187,10 +192,11 @@ def unrelated_tasks(unrelated: dict, k: int, step: int) -> plt.Figure:
     for i, method in enumerate(methods):
         of = table[table.method == method].set_index("family").reindex(families)
         x = np.arange(len(families)) + (i - (len(methods) - 1) / 2) * width
-        ok = np.isfinite(of["mse"].to_numpy())
+        ok = of["shown"].fillna(False).to_numpy(dtype=bool)
         mse, ci = of["mse"].to_numpy(), of["ci"].fillna(0).to_numpy()
         lower = np.where(ok, np.minimum(ci, mse - bottom), 0)  # the bar's error bar stops at the axis
-        ax.bar(x[ok], mse[ok], width, yerr=[lower[ok], ci[ok]], color=colors[method], label=method, capsize=2)
+        upper = np.where(ok, np.minimum(ci, top - mse), 0)
+        ax.bar(x[ok], mse[ok], width, yerr=[lower[ok], upper[ok]], color=colors[method], capsize=2)
         if (~ok).any():
             any_diverged = True
             ax.bar(x[~ok], top, width, color="white", edgecolor=colors[method], hatch="//", linewidth=1)
@@ -199,9 +205,10 @@ def unrelated_tasks(unrelated: dict, k: int, step: int) -> plt.Figure:
     ax.set_yscale("log")
     ax.set_ylim(bottom, top)
     ax.set_ylabel(f"query MSE after {step} steps (log)")  # K: in the caption
-    handles, _ = ax.get_legend_handles_labels()
+    # one patch per method, also for a method with no bar of its own colour (every cell diverged)
+    handles: list = [Patch(facecolor=colors[m], label=m) for m in methods]
     if any_diverged:
-        handles.append(diverged_handle("diverged on some task (hatched)"))
+        handles.append(diverged_handle("diverged: inf, NaN or 10x no adaptation (hatched)"))
     bottom_legend(fig, handles)
     return fig
 

@@ -159,9 +159,8 @@ def reml_training(logs: dict[str, pd.DataFrame]) -> plt.Figure:
         if log_y:
             ax.set_yscale("log")
         ax.legend().remove()
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=6, frameon=False)
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    handles, _ = axes[0].get_legend_handles_labels()
+    bottom_legend(fig, handles, entry_width=3.6)  # six columns cut the variants' long names at both edges
     return fig
 
 

@@ -36,3 +36,19 @@ def test_a_huge_finite_mean_is_drawn_as_diverged_and_every_method_keeps_its_lege
         if text.get_text() in colors:
             assert to_hex(handle.get_facecolor()) == to_hex(colors[text.get_text()]), text.get_text()
     assert {t.get_text() for t in legend.get_texts()} >= {"scratch", "maml", "reml_x"}
+
+
+def test_the_reml_training_legend_fits_inside_the_figure():
+    """Seven variants' long names: the legend used six columns and was cut at both edges of the PNG."""
+    import pandas as pd
+
+    from reml.families.sinusoid.figures import reml_training
+
+    variants = ["thesis", "meta_gradient", "relative", "sgd_inner", "slot_pools", "sgd_slot_pools", "candidate_scores"]
+    log = pd.DataFrame({"timesteps": [500, 1000], "built_loss": [4.0, 3.0], "episode_reward": [0.3, 0.4],
+                        "invalid_rate": [0.0, 0.0]})  # fmt: skip
+    fig = reml_training({f"reml_maskable-support-{v}-{s}": log for v in variants for s in (0, 1)})
+    fig.canvas.draw()
+    box, width = fig.legends[0].get_window_extent(), fig.bbox.width
+    assert box.x0 >= 0 and box.x1 <= width, (box, width)
+    assert len(fig.legends[0].get_texts()) == len(variants)

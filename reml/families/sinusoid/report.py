@@ -109,6 +109,8 @@ def paired_word(diff: float | None, ci: float | None) -> str:
     if diff is None or ci is None or not (math.isfinite(diff) and math.isfinite(ci)):
         return "not comparable (diverged on some task)"
     verdict = "lower" if diff + ci < 0 else "higher" if diff - ci > 0 else "level"
+    if max(abs(diff), ci) >= 1e5:  # a fine-tune that blew up while staying finite: 27 digits say nothing more
+        return f"{diff:+.3g} ± {ci:.3g} ({verdict})"
     return f"{diff:+.3f} ± {ci:.3f} ({verdict})"
 
 

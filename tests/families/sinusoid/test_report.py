@@ -118,3 +118,12 @@ def test_rq4_counts_a_family_only_where_the_paired_ci_excludes_zero_and_names_di
     assert "against maml not comparable (diverged on some task)" in text.split("- lines")[1]
     assert "on 1 of 2 families against maml, 1 of 2 against maml_matched" in text
     assert "1 of 2 against random compositions" in text
+
+
+def test_a_blown_up_paired_difference_is_written_in_three_significant_digits():
+    """MAML on the mixture reached a finite 3.9e26 on one family: the fixed-point form printed 27 digits."""
+    from reml.families.sinusoid.report import paired_word
+
+    assert paired_word(-3.9247e26, 7.686e26) == "-3.92e+26 ± 7.69e+26 (level)"
+    assert paired_word(0.5, 0.1) == "+0.500 ± 0.100 (higher)"
+    assert paired_word(float("nan"), 0.1) == "not comparable (diverged on some task)"

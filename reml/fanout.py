@@ -67,6 +67,7 @@ class Plan:
     tail: list[str]  # stages of the targets that run in this workspace afterwards
     targets: list[str] = field(default_factory=list)
     carried: dict[str, list[str]] = field(default_factory=dict)  # fanned out, not run-cacheable: their outputs
+    ignored: list[str] = field(default_factory=list)  # the cached ones among them (DVC git-ignores those)
 
     def priority(self) -> dict[str, int]:
         """How many fanned-out stages wait on each stage, directly or not: those start first."""
@@ -127,6 +128,7 @@ def plan(root: str | Path, targets: Sequence[str] = (), carry: bool = True) -> P
             tail=[s.addressing for s in order if s not in fan],
             targets=list(targets),
             carried={s.addressing: [o.def_path for o in s.outs] for s in order if s in fan and not run_cacheable(s)},
+            ignored=[o.def_path for s in order if s in fan and not run_cacheable(s) for o in s.outs if o.use_cache],
         )
 
 
@@ -303,6 +305,17 @@ class LockBook:
                 data.update({"schema": "2.0"})
             data["stages"] = data.get("stages", {})
             data["stages"].update(self.entries)
+
+
+def ignore_outputs(root: Path, paths: Sequence[str]) -> None:
+    """Add ``paths`` to their folders' .gitignore with DVC's own code, as ``dvc repro`` does for a cached
+    output it writes, and does not do for a carried stage it finds unchanged: without this a new cached
+    output of such a stage would be left for ``git add``."""
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        for path in paths:
+            repo.scm_context.ignore(str(root / path))
 
 
 def copy_path(source: Path, target: Path) -> None:
@@ -491,6 +504,7 @@ def repro(root: Path, targets: Sequence[str], jobs: int, executor_factory, pull:
     code = subprocess.run(args, cwd=root, env=environment(root)).returncode
     if code != 0:
         raise FanoutError(f"{' '.join(args)} failed (exit {code})")
+    ignore_outputs(root, the_plan.ignored)
     say(f"done in {time.perf_counter() - start:.0f} s")
 
 

@@ -39,6 +39,7 @@ def test_plan_fans_out_every_stage_and_carries_the_git_tracked_outputs():
     assert {"results/sinusoid/methods.json", "reports/scores/sinusoid.json"} <= set(local.carried["evaluate_fewshot"])
     assert {"evaluate_fewshot", "make_figures", "evaluate_rl"} <= local.upstream["make_report"]
     assert "train_maml@maml-0" in local.upstream["evaluate_fewshot"]
+    assert "results/sinusoid/methods.json" in local.ignored and "reports/scores/sinusoid.json" not in local.ignored
 
     plan = fanout.plan(REPO, carry=False)
     assert plan.tail == tracked and plan.carried == {}
@@ -153,3 +154,20 @@ def test_sigterm_and_a_background_sigint_stop_the_runner_like_ctrl_c():
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
+
+
+def test_a_carried_stage_s_new_cached_output_is_git_ignored_as_dvc_repro_would(tmp_path):
+    """A carried stage is found unchanged in the workspace, so DVC does not add its cached outputs to
+    .gitignore; the runner does, with DVC's code: once, and beside the entries already there."""
+    repo = tmp_path / "repo"
+    (repo / "results").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([str(BIN / "dvc"), "init", "-q"], cwd=repo, check=True)
+    (repo / "results" / ".gitignore").write_text("/methods.json\n")
+    (repo / "results" / "new.json").write_text("{}")
+    fanout.ignore_outputs(repo, ["results/new.json", "results/methods.json"])
+    fanout.ignore_outputs(repo, ["results/new.json"])
+    assert (repo / "results" / ".gitignore").read_text() == "/methods.json\n/new.json\n"
+    listed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=repo, capture_output=True,
+                            text=True, check=True).stdout  # fmt: skip
+    assert "results/new.json" not in listed

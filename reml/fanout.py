@@ -122,13 +122,14 @@ def plan(root: str | Path, targets: Sequence[str] = (), carry: bool = True) -> P
         blocks = {s for s in chosen if s.cmd and not can(s)}
         fan = {s for s in order if s.cmd and can(s) and not (nx.descendants(graph, s) & blocks)}
         upstream = {s.addressing: {u.addressing for u in graph.successors(s) if u in fan} for s in order if s in fan}
+        carried = [s for s in order if s in fan and not run_cacheable(s)]
         return Plan(
             upstream=upstream,
             order=[s.addressing for s in order if s in fan],
             tail=[s.addressing for s in order if s not in fan],
             targets=list(targets),
-            carried={s.addressing: [o.def_path for o in s.outs] for s in order if s in fan and not run_cacheable(s)},
-            ignored=[o.def_path for s in order if s in fan and not run_cacheable(s) for o in s.outs if o.use_cache],
+            carried={s.addressing: [o.def_path for o in s.outs] for s in carried},
+            ignored=[o.def_path for s in carried for o in s.outs if o.use_cache],
         )
 
 
@@ -311,6 +312,8 @@ def ignore_outputs(root: Path, paths: Sequence[str]) -> None:
     """Add ``paths`` to their folders' .gitignore with DVC's own code, as ``dvc repro`` does for a cached
     output it writes, and does not do for a carried stage it finds unchanged: without this a new cached
     output of such a stage would be left for ``git add``."""
+    if not paths:
+        return
     from dvc.repo import Repo
 
     with Repo(str(root)) as repo:

@@ -16,8 +16,9 @@ from pathlib import Path
 from ruamel.yaml import YAML
 
 from reml import summary
+from reml.core import stagetimes
 from reml.core.config import PROFILES, ConfigError
-from reml.core.io import ArtifactError
+from reml.core.io import ArtifactError, write_text
 from reml.core.profiles import PROFILE_DIR, apply_profile
 from reml.families import params
 
@@ -56,6 +57,11 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{args.params}: profile {current} (available: {', '.join(PROFILES)})")
             return
         changed = apply_profile(args.name, args.params, PROFILE_DIR, validate=params.parse)
+        # make_report reads the profile's stage times (reml.core.stagetimes): a new reports_dir gets an empty record
+        times = args.params.parent / stagetimes.path_for(params.load(args.params).pipeline.reports_dir)
+        if not times.is_file():
+            write_text(times, stagetimes.render({}))
+            print(f"{times}: no stage times recorded yet (make repro JOBS=N records them)")
     except (ConfigError, ArtifactError) as err:
         sys.exit(f"error: {err}")
     print(f"{args.params}: profile {args.name}; changed {len(changed)} value(s): {', '.join(changed) or 'none'}")

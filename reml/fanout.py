@@ -48,6 +48,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reml.core import stagetimes
+
 FANOUT_DIR = Path(".dvc/tmp/fanout")  # git-ignored by DVC's own .dvc/.gitignore
 
 
@@ -68,6 +70,9 @@ class Plan:
     targets: list[str] = field(default_factory=list)
     carried: dict[str, list[str]] = field(default_factory=dict)  # fanned out, not run-cacheable: their outputs
     ignored: list[str] = field(default_factory=list)  # the cached ones among them (DVC git-ignores those)
+    times: str | None = None  # the stage-times file some stage reads (reml.core.stagetimes), if any
+    timed_by: list[str] = field(default_factory=list)  # the stages that read it: never timed
+    stages: list[str] = field(default_factory=list)  # every stage of dvc.yaml
 
     def priority(self) -> dict[str, int]:
         """How many fanned-out stages wait on each stage, directly or not: those start first."""
@@ -123,6 +128,10 @@ def plan(root: str | Path, targets: Sequence[str] = (), carry: bool = True) -> P
         fan = {s for s in order if s.cmd and can(s) and not (nx.descendants(graph, s) & blocks)}
         upstream = {s.addressing: {u.addressing for u in graph.successors(s) if u in fan} for s in order if s in fan}
         carried = [s for s in order if s in fan and not run_cacheable(s)]
+        readers = {d.def_path: s.addressing for s in repo.index.stages for d in s.deps
+                   if Path(d.def_path).name == stagetimes.FILE_NAME}  # fmt: skip
+        if len(readers) > 1:
+            raise FanoutError(f"more than one {stagetimes.FILE_NAME} is a dependency: {sorted(readers)}")
         return Plan(
             upstream=upstream,
             order=[s.addressing for s in order if s in fan],
@@ -130,6 +139,9 @@ def plan(root: str | Path, targets: Sequence[str] = (), carry: bool = True) -> P
             targets=list(targets),
             carried={s.addressing: [o.def_path for o in s.outs] for s in carried},
             ignored=[o.def_path for s in carried for o in s.outs if o.use_cache],
+            times=next(iter(readers), None),
+            timed_by=[s.addressing for s in repo.index.stages if any(d.def_path in readers for d in s.deps)],
+            stages=[s.addressing for s in repo.index.stages],
         )
 
 
@@ -275,6 +287,7 @@ class LockBook:
         self.entries: dict[str, object] = {}
         self.carried, self.store = carried or {}, store
         self.outputs: list[str] = []  # paths under store, relative to a repository's root
+        self.files: dict[str, str] = {}  # other files every worktree gets, by path: the stage times
         if self.carried and store is None:
             raise ValueError("carried outputs need a store")
         if store is not None:
@@ -299,6 +312,8 @@ class LockBook:
 
         for path in self.outputs:
             copy_path(self.store / path, lockfile.parent / path)  # type: ignore[operator]
+        for path, text in self.files.items():
+            write_file(lockfile.parent / path, text)
         if not self.entries:
             return
         with modify_yaml(lockfile) as data:
@@ -306,6 +321,60 @@ class LockBook:
                 data.update({"schema": "2.0"})
             data["stages"] = data.get("stages", {})
             data["stages"].update(self.entries)
+
+
+class StageTimes:
+    """The runner's record of the stages' wall-clock times (:mod:`reml.core.stagetimes`): the workspace's
+    file, less the entries whose outputs no longer match the workspace's dvc.lock (the stage ran since,
+    not under the runner), plus one entry per stage DVC ran in a worker. It is written into the workspace
+    after each stage (an interrupted run keeps what it measured) and, through the LockBook, into each
+    worktree, so that the stage reading it (the report) finds the workspace's bytes."""
+
+    def __init__(self, root: Path, the_plan: Plan, jobs: int, lock: LockBook) -> None:
+        from dvc.utils.serialize import load_yaml
+
+        self.root, self.path, self.jobs, self.lock = root, the_plan.times, jobs, lock
+        self.untimed = set(the_plan.timed_by)
+        self.entries: dict[str, dict] = {}
+        if self.path is None:
+            return
+        lockfile = root / "dvc.lock"
+        locked = (load_yaml(lockfile) or {}).get("stages", {}) if lockfile.is_file() else {}
+        for name, entry in stagetimes.load(root / self.path).items():
+            if name in the_plan.stages and name in locked and outputs(locked[name]) == entry["outs"]:
+                self.entries[name] = entry
+        self.write()
+
+    def record(self, stage: str, seconds: float, log: str, entry: dict) -> None:
+        if self.path is None or stage in self.untimed or not stagetimes.ran(log, stage):
+            return  # restored from the run-cache or unchanged: its earlier time stands
+        from datetime import UTC, datetime
+
+        finished = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        self.entries[stage] = {"seconds": round(seconds, 1), "jobs": self.jobs, "machine": stagetimes.machine(),
+                               "finished": finished, "outs": outputs(entry)}  # fmt: skip
+        self.write()
+
+    def write(self) -> None:
+        if self.path is None:
+            return
+        text = stagetimes.render(self.entries)
+        self.lock.files[self.path] = text
+        if not (self.root / self.path).is_file() or (self.root / self.path).read_text() != text:
+            write_file(self.root / self.path, text)
+
+
+def outputs(entry: dict) -> dict[str, str]:
+    """A dvc.lock entry's outputs as {path: md5}: what identifies the run it records."""
+    return {o["path"]: o.get("md5", "") for o in entry.get("outs", [])}
+
+
+def write_file(path: Path, text: str) -> None:
+    """``text`` into ``path`` through a temporary file, so that a reader never sees half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    partial.replace(path)
 
 
 def ignore_outputs(root: Path, paths: Sequence[str]) -> None:
@@ -420,16 +489,19 @@ class Submitit:
 # --------------------------------------------------------------------------- the scheduler
 
 
-def fan_out(the_plan: Plan, executor, jobs: int, logs: Path, say: Callable[[str], None] = print) -> LockBook:
+def fan_out(the_plan: Plan, executor, jobs: int, logs: Path, say: Callable[[str], None] = print,
+            root: Path | None = None) -> LockBook:  # fmt: skip
     """Run the plan's stages, at most ``jobs`` at once, each when its upstream stages are done, longest
-    chains first; returns their dvc.lock entries. The first failure stops new submissions, waits for the
-    running ones, and raises; an interrupt (Ctrl-C) kills the running stages."""
+    chains first; returns their dvc.lock entries. With ``root`` (the workspace) the time of each stage
+    DVC ran is recorded there (:class:`StageTimes`). The first failure stops new submissions, waits for
+    the running ones, and raises; an interrupt (Ctrl-C) kills the running stages."""
     lock = LockBook(the_plan.carried, logs.parent / "carried" if the_plan.carried else None)
+    times = StageTimes(root, the_plan, jobs, lock) if root is not None else None
     priority = the_plan.priority()
     waiting = {name: set(up) for name, up in the_plan.upstream.items()}
     index = {name: i for i, name in enumerate(the_plan.order)}
     ready: list[tuple[int, int, str]] = []
-    running: dict[Future, tuple[str, float]] = {}
+    running: dict[Future, tuple[str, float, Path]] = {}
     finished = 0
     total = len(the_plan.order)
     logs.mkdir(parents=True, exist_ok=True)
@@ -447,7 +519,7 @@ def fan_out(the_plan: Plan, executor, jobs: int, logs: Path, say: Callable[[str]
                 _, _, name = heapq.heappop(ready)
                 log = logs / f"{name.replace('@', '_')}.log"
                 log.write_text("")
-                running[executor.submit(name, log, lock)] = (name, time.perf_counter())
+                running[executor.submit(name, log, lock)] = (name, time.perf_counter(), log)
                 say(f"[{finished}/{total}] started {name}")
             if not running:
                 break
@@ -460,7 +532,7 @@ def fan_out(the_plan: Plan, executor, jobs: int, logs: Path, say: Callable[[str]
             else:
                 done, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for future in done:
-                name, start = running.pop(future)
+                name, start, log = running.pop(future)
                 worktree = executor.done(future)
                 if future.exception() is None:
                     try:
@@ -473,7 +545,10 @@ def fan_out(the_plan: Plan, executor, jobs: int, logs: Path, say: Callable[[str]
                     say(f"[{finished}/{total}] FAILED {name} after {time.perf_counter() - start:.0f} s")
                     continue
                 finished += 1
-                say(f"[{finished}/{total}] done {name} in {time.perf_counter() - start:.0f} s")
+                seconds = time.perf_counter() - start
+                if times is not None:
+                    times.record(name, seconds, log.read_text(errors="replace"), lock.entries[name])
+                say(f"[{finished}/{total}] done {name} in {seconds:.0f} s")
                 for up in waiting.values():
                     up.discard(name)
             if failure is None:
@@ -498,7 +573,7 @@ def repro(root: Path, targets: Sequence[str], jobs: int, executor_factory, pull:
         f"git-tracked outputs, copied back); then dvc repro here, which restores them and runs the rest "
         f"({here or 'none'})")  # fmt: skip
     if the_plan.order:
-        lock = fan_out(the_plan, executor_factory(), jobs, root / FANOUT_DIR / "logs", say)
+        lock = fan_out(the_plan, executor_factory(), jobs, root / FANOUT_DIR / "logs", say, root)
         if pull:
             pull_outputs(root, lock.entries)
         lock.write_into(root / "dvc.lock")

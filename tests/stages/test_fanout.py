@@ -171,3 +171,80 @@ def test_a_carried_stage_s_new_cached_output_is_git_ignored_as_dvc_repro_would(t
     listed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=repo, capture_output=True,
                             text=True, check=True).stdout  # fmt: skip
     assert "results/new.json" not in listed
+
+
+def test_plan_knows_the_stage_times_file_and_who_reads_it():
+    """The report reads the profile's stage times: the runner must find that file and never time the
+    stage that reads it (its own time would change its input)."""
+    local = fanout.plan(REPO)
+    assert local.times == "reports/stage_times.json" and local.timed_by == ["make_report"]
+    assert "train_maml@maml-0" in local.stages
+
+
+def _times_plan(**kw) -> fanout.Plan:
+    return fanout.Plan(upstream={}, order=[], tail=[], times="reports/stage_times.json", timed_by=["make_report"],
+                       stages=["a", "b", "make_report"], **kw)  # fmt: skip
+
+
+def test_stage_times_record_only_what_dvc_ran_and_reach_every_worktree(tmp_path):
+    """A stage DVC ran gets its seconds, the runner's jobs and this machine; one DVC restored from the
+    run-cache or skipped does not (its earlier time stands); the reader of the file is never timed. The
+    workspace's file is rewritten after each stage and the lock book carries it into worktrees."""
+    from reml.core import stagetimes
+
+    root, worktree = tmp_path / "root", tmp_path / "worker"
+    (root / "reports").mkdir(parents=True)
+    lock = fanout.LockBook()
+    times = fanout.StageTimes(root, _times_plan(), jobs=2, lock=lock)
+    entry = {"outs": [{"path": "models/a.safetensors", "md5": "123"}]}
+    times.record("a", 12.34, "Running stage 'a':\n> python stages/a.py\n", entry)
+    times.record("b", 99.0, "Stage 'b' is cached - skipping run, checking out outputs\n", entry)
+    times.record("make_report", 5.0, "Running stage 'make_report':\n", entry)
+    recorded = stagetimes.load(root / "reports" / "stage_times.json")
+    assert list(recorded) == ["a"]
+    assert recorded["a"]["seconds"] == 12.3 and recorded["a"]["jobs"] == 2
+    assert recorded["a"]["outs"] == {"models/a.safetensors": "123"} and "cores" in recorded["a"]["machine"]
+    worktree.mkdir()
+    lock.write_into(worktree / "dvc.lock")
+    carried = worktree / "reports" / "stage_times.json"
+    assert carried.read_text() == (root / "reports" / "stage_times.json").read_text()
+
+
+def test_stage_times_drop_a_stage_whose_outputs_changed_outside_the_runner(tmp_path):
+    """An entry stands while the workspace's dvc.lock names the outputs it timed; a stage rerun by plain
+    `dvc repro` since (other outputs) or gone from dvc.yaml loses its entry when the runner starts."""
+    from reml.core import stagetimes
+
+    root = tmp_path
+    entry = {"seconds": 1.0, "jobs": 1, "machine": "x, 2 cores", "finished": "2026-12-03 10:00 UTC",
+             "outs": {"m/a": "111"}}  # fmt: skip
+    path = root / "reports" / "stage_times.json"
+    path.parent.mkdir()
+    path.write_text(stagetimes.render({"a": entry, "b": {**entry, "outs": {"m/b": "222"}}, "gone": entry}))
+    (root / "dvc.lock").write_text(yaml.safe_dump({"schema": "2.0", "stages": {
+        "a": {"cmd": "x", "outs": [{"path": "m/a", "md5": "111"}]},
+        "b": {"cmd": "x", "outs": [{"path": "m/b", "md5": "999"}]},
+        "gone": {"cmd": "x", "outs": [{"path": "m/a", "md5": "111"}]}}}))  # fmt: skip
+    fanout.StageTimes(root, _times_plan(), jobs=2, lock=fanout.LockBook())
+    assert list(stagetimes.load(path)) == ["a"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{", "not JSON"),
+        ('{"stages": []}', "'stages' mapping"),
+        ('{"stages": {"a": {"seconds": 1}}}', "stages.a: expected the fields"),
+        ('{"stages": {"a": {"seconds": NaN, "jobs": 1, "machine": "m", "finished": "f", "outs": {}}}}', "seconds"),
+        ('{"stages": {"a": {"seconds": 1, "jobs": "2", "machine": "m", "finished": "f", "outs": {}}}}', "jobs"),
+    ],
+)
+def test_a_malformed_stage_times_file_is_named_with_its_entry(tmp_path, text, message):
+    from reml.core import stagetimes
+    from reml.core.io import ArtifactError
+
+    path = tmp_path / "stage_times.json"
+    path.write_text(text)
+    with pytest.raises(ArtifactError, match=message) as err:
+        stagetimes.load(path)
+    assert str(path) in str(err.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from reml.core.compare import paired, relation
+from reml.core.report import SHARED, StatusRow
 
 # Finn et al. 2017, Table 1: Omniglot test accuracy (%) of MAML with the conv net, 95% CI. Real Omniglot,
 # not the glyph set this benchmark generates by default: shown beside our numbers, never compared as equal.
@@ -231,3 +232,47 @@ def composition_lines(methods_info: dict, settings: list[str]) -> str:
 def _distinct(value: int | list[int]) -> str:
     """Distinct networks composed, one count per run joined by '/'."""
     return "/".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+# --------------------------------------------------------------------------- the report's status table
+
+SHARED_STAGES = ("generate_images", "evaluate_classification", "make_classification_figures")
+TRAINING_STAGES = ("train_pretrained_classifier", "train_classifier", "train_classifier_replicated",
+                   "train_reml_classifier")  # fmt: skip
+
+
+def family_label(methods_info: dict) -> str:
+    return f"classification ({methods_info['dataset']})"
+
+
+def stage_owner(stage: str, family: str) -> tuple[str, str] | None:
+    """The status-table row (``family``, method) a classification stage belongs to; None for another
+    family's. Every training stage's matrix key starts with its method (REML: its agent)."""
+    base, _, item = stage.partition("@")
+    if base in SHARED_STAGES:
+        return family, SHARED
+    if base in TRAINING_STAGES:
+        return family, item.split("-")[0]
+    return None
+
+
+def status_rows(metrics: dict, methods_info: dict) -> tuple[list[StatusRow], str]:
+    """The classification rows of the report's status table and what their headline cell is: the query
+    accuracy after the last step in each N-way K-shot setting (Finn's Table 1, on real Omniglot)."""
+    steps, family = methods_info["steps"], family_label(methods_info)
+    results = metrics[methods_info["dataset"]]
+    omniglot = methods_info["dataset"] == "omniglot"
+    rows = []
+    for method, by_setting in results.items():
+        info = methods_info["methods"][method]
+        budgets = {budget_cell(info[s].get("budget")) for s in by_setting}
+        budget = next(iter(budgets)) if len(budgets) == 1 else "; ".join(
+            f"{s}: {budget_cell(info[s].get('budget'))}" for s in by_setting)  # fmt: skip
+        ours = ", ".join(f"{s} {_pct(*_at(leaves, steps)).split(' ±')[0]}" for s, leaves in by_setting.items())
+        published = ", ".join(f"{s} {FINN_OMNIGLOT[s].split(' ±')[0]}" for s in by_setting if s in FINN_OMNIGLOT)
+        untrained = "in the REML runs" if method.startswith("reml_") else "in the scoring (no training)"
+        rows.append(StatusRow(family, method, max(v.get("n_runs", 1) for v in by_setting.values()), budget, ours,
+                              f"{published} (Omniglot{'' if omniglot else ', not this data'})"
+                              if method == "maml" and published else "", untrained))  # fmt: skip
+    rows.append(StatusRow(family, SHARED, 1, f"{methods_info['n_test']} test episodes per setting"))
+    return rows, f"query accuracy (%) after {steps} steps per N-way K-shot setting"

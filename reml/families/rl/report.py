@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from reml.core.compare import paired, relation
+from reml.core.report import SHARED, StatusRow
 from reml.families.rl.config import REML_VERSUS
 
 # Finn et al. 2017, appendix Tables 4 and 5: average return of MAML after 0 / 1 / 2 / 3 policy-gradient
@@ -316,3 +319,50 @@ def section(metrics: dict, methods_info: dict, figure: str) -> str:
             lines.append(f"- {family}, {method}: " + "; ".join(versus))
     lines.append("")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- the report's status table
+
+ALL_FAMILIES = "meta-RL (every family)"  # the row of the stages every family shares: scoring, figures
+SHARED_STAGES = ("evaluate_rl", "make_rl_figures")
+UNTRAINED = {"scratch": "in the scoring (no training)", "oracle_finetuned": "in oracle's runs"}
+
+
+def stage_owner(stage: str, reml_agent: str) -> tuple[str, str] | None:
+    """The status-table row (family, method) a meta-RL stage belongs to; None for another family's."""
+    base, _, item = stage.partition("@")
+    if base in SHARED_STAGES:
+        return ALL_FAMILIES, SHARED
+    if base in ("train_maml_trpo", "train_rl_ppo"):
+        method, family, _ = item.split("-")
+        return family, method
+    if base == "train_reml_rl":
+        return item.split("-")[0], reml_agent
+    return None
+
+
+def status_rows(metrics: dict, methods_info: dict, families: Sequence[str]) -> tuple[list[StatusRow], str]:
+    """The meta-RL rows of the report's status table (every family of ``families``; those the profile
+    does not run say so) and what their headline cell is: the average return after 1 and 3 steps (Finn's
+    Tables 4-5, MAML)."""
+    steps = len(methods_info["step_sizes"])
+    shown = [s for s in (1, steps) if s <= steps]
+    rows = []
+    for family in families:
+        if family not in metrics:
+            rows.append(StatusRow(family, "every method", 0, "– (not in `rl.run`)"))
+            continue
+        info = methods_info["families"][family]["methods"]
+        for method, leaves in metrics[family].items():
+            m = info[method]
+            cells = [leaves.get(f"return_step{s}") for s in shown]
+            ours = " / ".join("diverged" if v is None or leaves.get(f"diverged_step{s}", 0) else f"{v:.2f}"
+                              for s, v in zip(shown, cells, strict=True))  # fmt: skip
+            published = FINN_RL.get(family) if method == "maml_trpo" else None
+            untrained = UNTRAINED.get(method, "in the REML runs")
+            rows.append(StatusRow(family, method, m.get("runs", 1),
+                                  f"{m.get('tasks', 0):,} tasks, {m.get('env_steps', 0):,} env steps", ours,
+                                  " / ".join(f"{published[s]:.2f}" for s in shown) if published else "",
+                                  untrained))  # fmt: skip
+    rows.append(StatusRow(ALL_FAMILIES, SHARED, 1, f"{methods_info['n_test']} test tasks per family"))
+    return rows, f"average return after {' / '.join(map(str, shown))} steps"

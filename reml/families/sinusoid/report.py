@@ -10,7 +10,14 @@ from dataclasses import dataclass
 import pandas as pd
 
 from reml.core.compare import versus
-from reml.families.sinusoid.config import REML_ABLATIONS, REML_METHODS, SinusoidParams, split_reml_method
+from reml.core.report import SHARED, StatusRow
+from reml.families.sinusoid.config import (
+    REML_ABLATIONS,
+    REML_METHODS,
+    SinusoidParams,
+    reml_method,
+    split_reml_method,
+)
 from reml.families.sinusoid.tasks import UNRELATED_FAMILIES
 
 # Finn, Abbeel & Levine (2017), appendix Table 2: sinusoid regression, 5-shot query MSE after
@@ -535,3 +542,64 @@ Paired differences, `{params.train_mixed.reference}` minus each other method on 
 {mixed_paired_table(mixed_paired, params, paired_steps)}
 
 {unrelated_table(mixed_scores, params, params.train_mixed.k, (0, 1, steps), in_distribution="sinusoid")}"""
+
+
+# --------------------------------------------------------------------------- the report's status table
+
+FAMILY, MIXTURE = "sinusoid", "sinusoid mixture (RQ4)"
+SHARED_STAGES = {"generate_tasks": FAMILY, "evaluate_fewshot": FAMILY, "make_figures": FAMILY,
+                 "evaluate_mixed": MIXTURE}  # fmt: skip
+
+
+def stage_owner(stage: str) -> tuple[str, str] | None:
+    """The status-table row (family, method) a sinusoid stage belongs to; None for another family's."""
+    base, _, item = stage.partition("@")
+    if base in SHARED_STAGES:
+        return SHARED_STAGES[base], SHARED
+    if base == "train_reml":
+        agent, encoding, variant, _ = item.split("-")
+        return FAMILY, reml_method(agent, encoding, variant)
+    if base == "train_oracle":
+        return FAMILY, "oracle"
+    if base in ("train_scratch", "train_pretrained", "train_maml", "train_meta_once"):
+        return FAMILY, item.split("-")[0]
+    if base == "train_mixed":
+        return MIXTURE, item.rsplit("-", 1)[0]
+    return None
+
+
+def _brief(leaves: dict | None, step: int) -> str:
+    if not leaves:
+        return "–"
+    if leaves.get(f"diverged_step{step}", 0):
+        median = leaves.get(f"median_step{step}")
+        count = leaves[f"diverged_step{step}"]
+        return f"median {_num(median)} ({count} diverged)" if median is not None else "diverged"
+    mean = leaves.get(f"mse_step{step}")
+    return _num(mean) if mean is not None and math.isfinite(mean) else "diverged"
+
+
+def _untrained(method: str) -> str:
+    return "in the REML runs" if method in REML_ABLATIONS else "–"
+
+
+def status_rows(params: SinusoidParams, scores: dict, mixed_scores: dict) -> tuple[list[StatusRow], str]:
+    """The sinusoid rows of the report's status table, and what their headline cell is: the query MSE at
+    the smallest K after 1 and the last step (Finn's Table 2 has K = 5 after 1, 5 and 10 steps)."""
+    k, last = min(params.adaptation.shots), params.adaptation.steps
+    rows = []
+    for m in params.evaluate_fewshot.methods:
+        leaves = scores.get(m, {}).get(f"k{k}")
+        published = FINN_SINUSOID_K5.get(m, {}) if k == 5 else {}
+        finn = " / ".join(f"{published[s]:.2f}" for s in (1, last)) if {1, last} <= set(published) else ""
+        rows.append(StatusRow(FAMILY, m, leaves.get("n_runs", 1) if leaves else 0, budget(params, m),
+                              " / ".join(_brief(leaves, s) for s in (1, last)), finn, _untrained(m)))  # fmt: skip
+    rows.append(StatusRow(FAMILY, SHARED, 1, f"{params.generate_tasks.n_test} test tasks"))
+    mixed = mixed_scores.get(FAMILY, {})
+    mk = params.train_mixed.k
+    for m in params.train_mixed.methods:
+        leaves = mixed.get(m, {}).get(f"k{mk}")
+        rows.append(StatusRow(MIXTURE, m, len(params.runs(m)) if leaves else 0, budget(params, m),
+                              f"K = {mk}, sinusoids: {_brief(leaves, last)}", untrained=_untrained(m)))  # fmt: skip
+    rows.append(StatusRow(MIXTURE, SHARED, 1, f"{len(mixed_scores)} families"))
+    return rows, f"query MSE at K = {k} after 1 / {last} steps"

@@ -325,10 +325,10 @@ class LockBook:
 
 class StageTimes:
     """The runner's record of the stages' wall-clock times (:mod:`reml.core.stagetimes`): the workspace's
-    file, less the entries whose outputs no longer match the workspace's dvc.lock (the stage ran since,
-    not under the runner), plus one entry per stage DVC ran in a worker. It is written into the workspace
-    after each stage (an interrupted run keeps what it measured) and, through the LockBook, into each
-    worktree, so that the stage reading it (the report) finds the workspace's bytes."""
+    file, less the entries whose outputs the workspace's dvc.lock contradicts (the stage ran since, not
+    under the runner) or whose stage is gone, plus one entry per stage DVC ran in a worker. It is written
+    into the workspace after each stage (an interrupted run keeps what it measured) and, through the
+    LockBook, into each worktree, so that the stage reading it (the report) finds the workspace's bytes."""
 
     def __init__(self, root: Path, the_plan: Plan, jobs: int, lock: LockBook) -> None:
         from dvc.utils.serialize import load_yaml
@@ -341,7 +341,8 @@ class StageTimes:
         lockfile = root / "dvc.lock"
         locked = (load_yaml(lockfile) or {}).get("stages", {}) if lockfile.is_file() else {}
         for name, entry in stagetimes.load(root / self.path).items():
-            if name in the_plan.stages and name in locked and outputs(locked[name]) == entry["outs"]:
+            # not in dvc.lock: timed by a run stopped before its end, whose stages the next run restores
+            if name in the_plan.stages and (name not in locked or outputs(locked[name]) == entry["outs"]):
                 self.entries[name] = entry
         self.write()
 

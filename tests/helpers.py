@@ -58,7 +58,8 @@ def profile_repo(dest: Path, profile: str = "tiny") -> Path:
 
 
 def outputs(repo: Path) -> dict[str, str]:
-    """sha256 of every output file under data/, models/, results/ and reports/tiny/ (not .gitignore)."""
+    """sha256 of every output file under data/, models/, results/ and reports/tiny/ (not .gitignore, nor the
+    parallel runner's record of stage times, which is about the machine: reml/core/stagetimes.py)."""
     files = [p for d in ("data", "models", "results", "reports/tiny") for p in sorted((repo / d).rglob("*"))]
-    files = [p for p in files if p.is_file() and p.name != ".gitignore"]
+    files = [p for p in files if p.is_file() and p.name not in (".gitignore", "stage_times.json")]
     return {p.relative_to(repo).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}

@@ -5,7 +5,8 @@ of ``make_report`` (the report's status table prints it). Times are facts about 
 they are kept out of every output a stage computes, so the same params and seed still give the same
 bytes. Only the runner (:mod:`reml.fanout`) writes the file, for the stages it saw DVC run (a stage
 restored from the run-cache keeps its earlier time); a stage run by plain ``dvc repro`` keeps the time
-of its last runner run until the runner next sees its outputs change, when the entry is dropped. The
+of its last runner run until the runner next starts and finds dvc.lock naming other outputs for it, when
+the entry is dropped (a stopped run's entries, which dvc.lock does not name yet, stay). The
 stages that read the file (``make_report``) are never timed: their own time would change their input.
 """
 

@@ -183,7 +183,7 @@ def test_plan_knows_the_stage_times_file_and_who_reads_it():
 
 def _times_plan(**kw) -> fanout.Plan:
     return fanout.Plan(upstream={}, order=[], tail=[], times="reports/stage_times.json", timed_by=["make_report"],
-                       stages=["a", "b", "make_report"], **kw)  # fmt: skip
+                       stages=["a", "b", "c", "make_report"], **kw)  # fmt: skip
 
 
 def test_stage_times_record_only_what_dvc_ran_and_reach_every_worktree(tmp_path):
@@ -211,8 +211,9 @@ def test_stage_times_record_only_what_dvc_ran_and_reach_every_worktree(tmp_path)
 
 
 def test_stage_times_drop_a_stage_whose_outputs_changed_outside_the_runner(tmp_path):
-    """An entry stands while the workspace's dvc.lock names the outputs it timed; a stage rerun by plain
-    `dvc repro` since (other outputs) or gone from dvc.yaml loses its entry when the runner starts."""
+    """An entry stands while the workspace's dvc.lock names the outputs it timed, or names nothing for it
+    (a stopped run's stage, which the next run restores); a stage rerun by plain `dvc repro` since (other
+    outputs) or gone from dvc.yaml loses its entry when the runner starts."""
     from reml.core import stagetimes
 
     root = tmp_path
@@ -220,13 +221,15 @@ def test_stage_times_drop_a_stage_whose_outputs_changed_outside_the_runner(tmp_p
              "outs": {"m/a": "111"}}  # fmt: skip
     path = root / "reports" / "stage_times.json"
     path.parent.mkdir()
-    path.write_text(stagetimes.render({"a": entry, "b": {**entry, "outs": {"m/b": "222"}}, "gone": entry}))
+    stopped = {**entry, "outs": {"m/c": "333"}}
+    path.write_text(stagetimes.render({"a": entry, "b": {**entry, "outs": {"m/b": "222"}}, "gone": entry,
+                                       "c": stopped}))  # fmt: skip
     (root / "dvc.lock").write_text(yaml.safe_dump({"schema": "2.0", "stages": {
         "a": {"cmd": "x", "outs": [{"path": "m/a", "md5": "111"}]},
         "b": {"cmd": "x", "outs": [{"path": "m/b", "md5": "999"}]},
         "gone": {"cmd": "x", "outs": [{"path": "m/a", "md5": "111"}]}}}))  # fmt: skip
     fanout.StageTimes(root, _times_plan(), jobs=2, lock=fanout.LockBook())
-    assert list(stagetimes.load(path)) == ["a"]
+    assert list(stagetimes.load(path)) == ["a", "c"]
 
 
 @pytest.mark.parametrize(

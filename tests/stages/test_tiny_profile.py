@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from reml import fanout
+from reml.core import stagetimes
 from reml.families.sinusoid.config import ORACLE_METHODS, SINGLE_RUN, load
 from tests.helpers import BIN, outputs, profile_repo
 from tests.helpers import run_in as run
@@ -276,6 +277,8 @@ def test_parallel_repro_ends_where_a_serial_one_does(tmp_path, tiny_run):
     assert "failed" in killed.stdout and "train_maml@maml" in killed.stdout, killed.stdout
     assert lock_entries(parallel) == {}
     assert outputs(parallel) == {}
+    times = stagetimes.load(parallel / "reports" / "tiny" / stagetimes.FILE_NAME)  # what it measured stays
+    assert "train_maml@maml-0" not in times, times  # killed: never timed
     assert run(["git", "status", "--porcelain"], parallel).stdout.split() == ["M", "params.yaml"]  # the profile
 
     again = run([sys.executable, "-m", "reml", "repro", "-j", "2", *TARGETS], parallel)
@@ -290,6 +293,9 @@ def test_parallel_repro_ends_where_a_serial_one_does(tmp_path, tiny_run):
     assert {"generate_tasks", "train_maml@maml-0", "evaluate_fewshot", "make_figures"} <= set(ran) < set(reference)
     for name, entry in ran.items():
         assert entry == reference[name], name
+    times = stagetimes.load(parallel / "reports" / "tiny" / stagetimes.FILE_NAME)
+    assert {"generate_tasks", "train_maml@maml-0", "evaluate_fewshot"} <= set(times), times
+    assert all(t["jobs"] == 2 and t["outs"] == {o["path"]: o["md5"] for o in ran[n]["outs"]} for n, t in times.items())
     made = outputs(parallel)
     assert {"reports/tiny/scores/sinusoid.json", "reports/tiny/figures/sinusoid/curves.png"} <= made.keys()
     assert made.items() <= outputs(serial).items()

@@ -74,9 +74,23 @@ class Plan:
     timed_by: list[str] = field(default_factory=list)  # the stages that read it: never timed
     stages: list[str] = field(default_factory=list)  # every stage of dvc.yaml
 
-    def priority(self) -> dict[str, int]:
-        """How many fanned-out stages wait on each stage, directly or not: those start first."""
+    seconds: dict[str, float] = field(default_factory=dict)  # each stage's last recorded time, where known
+
+    def priority(self) -> dict[str, tuple[float, int]]:
+        """Which ready stage starts first: the longest chain of recorded stage times from it to the end of
+        the plan (critical-path list scheduling), then how many fanned-out stages wait on it, directly or
+        not. A stage with no recorded time counts as the median of the recorded ones (0 when none is, so
+        a first run orders by the count alone)."""
         below = {name: {n for n, up in self.upstream.items() if name in up} for name in self.order}
+        known = sorted(self.seconds[n] for n in self.order if n in self.seconds)
+        guess = known[len(known) // 2] if known else 0.0
+        chain: dict[str, float] = {}
+
+        def longest(name: str) -> float:  # the DAG is acyclic (DVC checks), dvc.yaml order need not be topological
+            if name not in chain:
+                chain[name] = self.seconds.get(name, guess) + max(map(longest, below[name]), default=0.0)
+            return chain[name]
+
         count = {}
         for name in self.order:
             seen, todo = set(), list(below[name])
@@ -86,7 +100,7 @@ class Plan:
                     seen.add(n)
                     todo.extend(below[n])
             count[name] = len(seen)
-        return count
+        return {name: (longest(name), count[name]) for name in self.order}
 
 
 def hashable(stage) -> bool:
@@ -132,6 +146,8 @@ def plan(root: str | Path, targets: Sequence[str] = (), carry: bool = True) -> P
                    if Path(d.def_path).name == stagetimes.FILE_NAME}  # fmt: skip
         if len(readers) > 1:
             raise FanoutError(f"more than one {stagetimes.FILE_NAME} is a dependency: {sorted(readers)}")
+        times = next(iter(readers), None)
+        recorded = stagetimes.load(Path(root) / times) if times else {}
         return Plan(
             upstream=upstream,
             order=[s.addressing for s in order if s in fan],
@@ -139,9 +155,10 @@ def plan(root: str | Path, targets: Sequence[str] = (), carry: bool = True) -> P
             targets=list(targets),
             carried={s.addressing: [o.def_path for o in s.outs] for s in carried},
             ignored=[o.def_path for s in carried for o in s.outs if o.use_cache],
-            times=next(iter(readers), None),
+            times=times,
             timed_by=[s.addressing for s in repo.index.stages if any(d.def_path in readers for d in s.deps)],
             stages=[s.addressing for s in repo.index.stages],
+            seconds={name: entry["seconds"] for name, entry in recorded.items()},
         )
 
 
@@ -492,16 +509,17 @@ class Submitit:
 
 def fan_out(the_plan: Plan, executor, jobs: int, logs: Path, say: Callable[[str], None] = print,
             root: Path | None = None) -> LockBook:  # fmt: skip
-    """Run the plan's stages, at most ``jobs`` at once, each when its upstream stages are done, longest
-    chains first; returns their dvc.lock entries. With ``root`` (the workspace) the time of each stage
-    DVC ran is recorded there (:class:`StageTimes`). The first failure stops new submissions, waits for
-    the running ones, and raises; an interrupt (Ctrl-C) kills the running stages."""
+    """Run the plan's stages, at most ``jobs`` at once, each when its upstream stages are done, the
+    longest chain of recorded times first (:meth:`Plan.priority`); returns their dvc.lock entries. With
+    ``root`` (the workspace) the time of each stage DVC ran is recorded there (:class:`StageTimes`). The
+    first failure stops new submissions, waits for the running ones, and raises; an interrupt (Ctrl-C)
+    kills the running stages."""
     lock = LockBook(the_plan.carried, logs.parent / "carried" if the_plan.carried else None)
     times = StageTimes(root, the_plan, jobs, lock) if root is not None else None
     priority = the_plan.priority()
     waiting = {name: set(up) for name, up in the_plan.upstream.items()}
     index = {name: i for i, name in enumerate(the_plan.order)}
-    ready: list[tuple[int, int, str]] = []
+    ready: list[tuple[float, int, int, str]] = []
     running: dict[Future, tuple[str, float, Path]] = {}
     finished = 0
     total = len(the_plan.order)
@@ -510,14 +528,15 @@ def fan_out(the_plan: Plan, executor, jobs: int, logs: Path, say: Callable[[str]
     def release() -> None:
         for name in [n for n, up in waiting.items() if not up]:
             del waiting[name]
-            heapq.heappush(ready, (-priority[name], index[name], name))
+            chain, count = priority[name]
+            heapq.heappush(ready, (-chain, -count, index[name], name))
 
     release()
     failure: BaseException | None = None
     try:
         while ready or running:
             while ready and len(running) < jobs and failure is None:
-                _, _, name = heapq.heappop(ready)
+                *_, name = heapq.heappop(ready)
                 log = logs / f"{name.replace('@', '_')}.log"
                 log.write_text("")
                 running[executor.submit(name, log, lock)] = (name, time.perf_counter(), log)

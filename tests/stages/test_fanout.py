@@ -12,6 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import Future
+from pathlib import Path
 
 import pytest
 import yaml
@@ -50,8 +52,8 @@ def test_plan_fans_out_every_stage_and_carries_the_git_tracked_outputs():
     assert (
         plan.upstream["train_scratch@scratch-0"] == {"generate_tasks"} and plan.upstream["train_maml@maml-0"] == set()
     )
-    priority = plan.priority()
-    assert priority["generate_tasks"] > priority["train_maml@maml-0"] == 0
+    count = {name: rank[1] for name, rank in plan.priority().items()}
+    assert count["generate_tasks"] > count["train_maml@maml-0"] == 0
 
 
 def test_carried_outputs_travel_as_exact_copies(tmp_path):
@@ -179,6 +181,46 @@ def test_plan_knows_the_stage_times_file_and_who_reads_it():
     local = fanout.plan(REPO)
     assert local.times == "reports/stage_times.json" and local.timed_by == ["make_report"]
     assert "train_maml@maml-0" in local.stages
+
+
+class _Recorder:
+    """An executor that runs nothing: each stage 'succeeds' at once, in the order it was submitted."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+
+    def submit(self, stage, log, lock) -> Future:
+        self.started.append(stage)
+        done = Future()
+        done.set_result(None)
+        return done
+
+    def done(self, future):
+        return Path("/nonexistent")
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_longest_recorded_chain_starts_first_then_the_most_waited_on(tmp_path, monkeypatch):
+    """Critical-path order: with recorded times, a stage heading a long chain (rl, then its 2,000 s
+    evaluation) starts before stages that more others wait on but that end soon; an unrecorded stage
+    counts as the median time. With no times at all the count alone decides, as before."""
+    upstream = {"gen": set(), "s1": {"gen"}, "s2": {"gen"}, "s3": {"gen"}, "rl": set(), "eval_rl": {"rl"},
+                "report": {"s1", "s2", "s3", "eval_rl"}}  # fmt: skip
+    order = list(upstream)
+    timed = fanout.Plan(upstream=upstream, order=order, tail=[],
+                        seconds={"gen": 5, "s1": 60, "s2": 60, "rl": 600, "eval_rl": 2000, "report": 10})  # fmt: skip
+    ranks = timed.priority()
+    assert ranks["s3"][0] == 60 + 10 and ranks["rl"] == (2610, 2) and ranks["gen"] == (75, 4)
+    monkeypatch.setattr(fanout.LockBook, "take", lambda self, lockfile, stage: self.entries.__setitem__(stage, {}))
+    executor = _Recorder()
+    fanout.fan_out(timed, executor, jobs=1, logs=tmp_path / "logs", say=lambda _: None)
+    assert executor.started[:3] == ["rl", "eval_rl", "gen"] and executor.started[-1] == "report"
+    executor = _Recorder()
+    fanout.fan_out(fanout.Plan(upstream=upstream, order=order, tail=[]), executor, jobs=1, logs=tmp_path / "l2",
+                   say=lambda _: None)  # fmt: skip
+    assert executor.started[:2] == ["gen", "rl"] and executor.started[-1] == "report"
 
 
 def _times_plan(**kw) -> fanout.Plan:

@@ -5,15 +5,31 @@ diverged on some task). ``a`` is "higher than" or "lower than" ``b`` only when t
 overlap, and "level with" it when they do. A paired difference (the same tasks and, in RL, the same
 noise) is "higher" or "lower" when its own 95% CI excludes 0. Where a value is not finite the two are
 "not comparable": no verdict is ever drawn from a diverged mean.
+
+A mean can also blow up and stay finite (a fine-tune that exploded on a few tasks without overflowing:
+3.9e26 where no adaptation scores 3). :func:`blowup_limit` is the one rule for that, the figures' and the
+tables': a finite mean above ``BLOWUP`` times the worst finite mean before adaptation of its setting is
+shown as blown up, with its median, and is not compared either.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Literal
 
 Result = tuple[float | None, float | None]  # (mean, ci95); None where not finite
 Relation = Literal["higher", "lower", "level"]
+
+
+BLOWUP = 10.0  # a mean above this many times the worst mean before adaptation has blown up
+
+
+def blowup_limit(step0_means: Sequence[float | None]) -> float:
+    """The highest mean that has not blown up: ``BLOWUP`` x the worst finite positive step-0 mean of the
+    setting (the scores of no adaptation at all); inf where there is none."""
+    finite_means = [v for v in step0_means if v is not None and math.isfinite(v) and v > 0]
+    return BLOWUP * max(finite_means) if finite_means else math.inf
 
 
 def finite(result: Result) -> bool:

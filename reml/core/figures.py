@@ -6,6 +6,7 @@ The figures themselves are pure functions from tables to matplotlib figures, one
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
+from reml.core.compare import blowup_limit  # noqa: E402
 from reml.core.io import atomic_path, require_file  # noqa: E402
 
 # Fixed colours per method, so a method looks the same in every figure of every family; methods not
@@ -68,8 +70,8 @@ def log_limits(step0_means: Sequence[float], all_means: Sequence[float]) -> tupl
     """(bottom, top) of a log-scale MSE axis. A mean above 10 x the worst finite step-0 mean (no
     adaptation at all), inf or NaN is a diverged fine-tune, drawn as a marker at that top; if none
     diverged, the top is twice the highest mean. The bottom is half the lowest mean shown."""
-    finite = [v for v in step0_means if np.isfinite(v) and v > 0]
-    top = 10 * max(finite) if finite else 1.0
+    top = blowup_limit(step0_means)
+    top = top if math.isfinite(top) else 1.0
     shown = [v for v in all_means if np.isfinite(v) and 0 < v <= top]
     if shown and len(shown) == len(all_means):  # nothing diverged: no room needed for markers
         top = min(top, 2 * max(shown))

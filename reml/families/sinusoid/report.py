@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from reml.core.compare import versus
+from reml.core.compare import blowup_limit, versus
 from reml.core.report import SHARED, StatusRow
 from reml.families.sinusoid.config import (
     REML_ABLATIONS,
@@ -66,9 +66,50 @@ def score_cell(leaves: dict, step: int, n_tasks: int) -> str:
         median = leaves.get(f"median_step{step}")
         shown = _num(median) if median is not None else "diverged"
         return f"diverged on {diverged}/{n_tasks}, median {shown}"
+    if leaves.get(f"blown_step{step}"):
+        return f"blew up (mean {_num(leaves[f'mse_step{step}'])}), median {_num(leaves[f'median_step{step}'])}"
     text = _cell(leaves[f"mse_step{step}"], leaves[f"ci95_step{step}"])
     sd = leaves.get(f"sd_seeds_step{step}")
     return f"{text} (sd {_num(sd)})" if sd is not None and text != "diverged" else text
+
+
+def mark_blowups(by_method: dict) -> dict:
+    """A copy of one setting's scores (method -> ``k<K>`` -> leaves) in which each finite mean above the
+    blow-up limit of its K (:func:`reml.core.compare.blowup_limit`: 10 x the worst mean before adaptation,
+    the figures' rule) carries ``blown_step<S>``: shown with its median, never compared."""
+    shots = {k for settings in by_method.values() for k in settings}
+    limit = {k: blowup_limit([s[k].get("mse_step0") for s in by_method.values() if k in s]) for k in shots}
+    marked = {}
+    for method, settings in by_method.items():
+        marked[method] = {}
+        for k, leaves in settings.items():
+            blown = {f"blown_step{key.removeprefix('mse_step')}": True for key, v in leaves.items()
+                     if key.startswith("mse_step") and v is not None and math.isfinite(v) and v > limit[k]
+                     and not leaves.get(f"diverged_step{key.removeprefix('mse_step')}", 0)}  # fmt: skip
+            marked[method][k] = {**leaves, **blown}
+    return marked
+
+
+def mark_paired(paired: dict, scores: dict) -> dict:
+    """A copy of paired differences (``reference`` and other -> ``k<K>`` -> leaves) in which a step where
+    either side blew up (:func:`mark_blowups` on ``scores``) carries ``blown_step<S>``."""
+    reference = paired.get("reference")
+    out: dict = {"reference": reference} if reference else {}
+    for other, settings in paired.items():
+        if other == "reference":
+            continue
+        out[other] = {}
+        for k, leaves in settings.items():
+            sides = [scores.get(m, {}).get(k, {}) for m in (reference, other)]
+            blown = {key: True for side in sides for key in side if key.startswith("blown_step")}
+            out[other][k] = {**leaves, **blown}
+    return out
+
+
+def paired_cell(leaves: dict, step: int) -> str:
+    """:func:`paired_word` for the step of a paired table's leaves."""
+    return paired_word(leaves.get(f"diff_step{step}"), leaves.get(f"ci95_step{step}"),
+                       bool(leaves.get(f"blown_step{step}")))  # fmt: skip
 
 
 def _step_size(value: float | list[float]) -> str:
@@ -88,7 +129,7 @@ def _clean(mean: float | None, ci: float | None) -> tuple[float, float]:
 
 def _at(scores: dict, method: str, k: int, step: int) -> tuple[float, float]:
     leaves = scores[method][f"k{k}"]
-    if leaves.get(f"diverged_step{step}", 0):
+    if leaves.get(f"diverged_step{step}", 0) or leaves.get(f"blown_step{step}"):
         return math.inf, math.inf
     return _clean(leaves[f"mse_step{step}"], leaves[f"ci95_step{step}"])
 
@@ -111,10 +152,13 @@ def _steps_word(step: int) -> str:
     return f"{step} step{'s' if step != 1 else ''}"
 
 
-def paired_word(diff: float | None, ci: float | None) -> str:
-    """A paired MSE difference (REML minus other) in words: lower or higher when its CI excludes 0."""
+def paired_word(diff: float | None, ci: float | None, blown: bool = False) -> str:
+    """A paired MSE difference (REML minus other) in words: lower or higher when its CI excludes 0; not
+    comparable where either side diverged or (``blown``) blew up."""
     if diff is None or ci is None or not (math.isfinite(diff) and math.isfinite(ci)):
         return "not comparable (diverged on some task)"
+    if blown:
+        return "not comparable (blew up on some task)"
     verdict = "lower" if diff + ci < 0 else "higher" if diff - ci > 0 else "level"
     if max(abs(diff), ci) >= 1e5:  # a fine-tune that blew up while staying finite: 27 digits say nothing more
         return f"{diff:+.3g} ± {ci:.3g} ({verdict})"
@@ -132,7 +176,7 @@ def paired_table(paired: dict, params: SinusoidParams, steps: Sequence[int]) -> 
     for other in others:
         for k in params.adaptation.shots:
             leaves = paired[other][f"k{k}"]
-            cells = [paired_word(leaves.get(f"diff_step{s}"), leaves.get(f"ci95_step{s}")) for s in steps]
+            cells = [paired_cell(leaves, s) for s in steps]
             out.append(f"| {other} | {budget(params, other)} | {k} | " + " | ".join(cells) + " |")
     return "\n".join(out)
 
@@ -142,7 +186,7 @@ def _tally(paired: dict, other: str, steps: Sequence[int]) -> str:
     counts = {"lower": 0, "level": 0, "higher": 0, "not comparable": 0}
     for leaves in paired[other].values():
         for step in steps:
-            word = paired_word(leaves.get(f"diff_step{step}"), leaves.get(f"ci95_step{step}"))
+            word = paired_cell(leaves, step)
             counts[next((w for w in ("lower", "level", "higher") if f"({w})" in word), "not comparable")] += 1
     total = sum(counts.values())
     shown = ", ".join(f"{w} in {n}" for w, n in counts.items() if n)
@@ -273,7 +317,7 @@ def research_question_3(unrelated: dict, reference: str, k: int, step: int) -> s
             continue
         values = {m: _at(by_method, m, k, step) for m in by_method}
         finite = sorted((m for m in values if all(map(math.isfinite, values[m]))), key=lambda m: values[m][0])
-        diverged = [m for m in by_method if m not in finite]
+        diverged = [m for m in by_method if m not in finite]  # or blew up
         text = f"- {family.replace('_', ' ')}: best {finite[0]} ({_cell(*values[finite[0]])})" if finite else (
             f"- {family.replace('_', ' ')}: every method diverged on some task")  # fmt: skip
         if reference in finite:
@@ -297,7 +341,7 @@ def mixed_paired_table(paired: dict, params: SinusoidParams, steps: Sequence[int
     for family, by_other in paired.items():
         for other in (m for m in by_other if m != "reference"):
             leaves = by_other[other][f"k{k}"]
-            cells = [paired_word(leaves.get(f"diff_step{s}"), leaves.get(f"ci95_step{s}")) for s in steps]
+            cells = [paired_cell(leaves, s) for s in steps]
             out.append(
                 f"| {family.replace('_', ' ')} | {other} | {budget(params, other)} | " + " | ".join(cells) + " |"
             )
@@ -314,12 +358,9 @@ def research_question_4(paired: dict, params: SinusoidParams, step: int) -> str:
         for other in ("maml", "maml_matched", "pretrained", "reml_random", "reml_fixed"):
             if other in by_other:
                 leaves = by_other[other][f"k{k}"]
-                parts.append(
-                    f"against {other} {paired_word(leaves.get(f'diff_step{step}'), leaves.get(f'ci95_step{step}'))}"
-                )
+                parts.append(f"against {other} {paired_cell(leaves, step)}")
         lines.append(f"- {family.replace('_', ' ')}: {reference} " + "; ".join(parts) + ".")
-    wins = {other: sum("(lower)" in paired_word(by_other[other][f"k{k}"].get(f"diff_step{step}"),
-                                                 by_other[other][f"k{k}"].get(f"ci95_step{step}"))
+    wins = {other: sum("(lower)" in paired_cell(by_other[other][f"k{k}"], step)
                        for by_other in paired.values() if other in by_other)
             for other in ("maml", "maml_matched", "reml_random")}  # fmt: skip
     n = len(paired)
@@ -333,6 +374,8 @@ def research_question_4(paired: dict, params: SinusoidParams, step: int) -> str:
 
 def _diverged(leaves: dict, method: str, step: int) -> str:
     count, median = leaves.get(f"diverged_step{step}", 0), leaves.get(f"median_step{step}")
+    if not count and leaves.get(f"blown_step{step}"):
+        return f"{method} (blew up, median {_num(median)})"
     if not count:
         return f"{method} (no finite mean or CI)"
     return f"{method} ({count} tasks, median {_num(median) if median is not None else 'diverged'})"
@@ -442,6 +485,11 @@ def section(
 ) -> str:
     """The sinusoid section of the report as markdown, from the evaluation's tables. ``figures`` maps a
     caption to a path relative to the report."""
+    scores = mark_blowups(scores)
+    paired = mark_paired(paired, scores)
+    unrelated = {family: mark_blowups(by_method) for family, by_method in unrelated.items()}
+    mixed_scores = {family: mark_blowups(by_method) for family, by_method in mixed_scores.items()}
+    mixed_paired = {f: mark_paired(by_other, mixed_scores.get(f, {})) for f, by_other in mixed_paired.items()}
     cfg = params.evaluate_fewshot
     methods = list(cfg.methods)
     step_sizes = {m: methods_info[m]["step_sizes"] for m in methods}
@@ -463,7 +511,9 @@ steps, and the MSE on {n_query} held-out query points per task is recorded after
 trained method ran {replicates} times (`replicates`: seeds); a cell is the mean over tasks of each task's
 MSE averaged over the runs, ± the 95% CI over tasks (1.96·std/√{n_test}), and in brackets the standard
 deviation of the runs' own means (how much retraining moves the number). Where fine-tuning diverged on some
-task (a non-finite MSE) the cell gives that count and the median instead of the mean. `training tasks`
+task (a non-finite MSE) the cell gives that count and the median instead of the mean; a finite mean above
+10× the worst mean before adaptation of its K (a fine-tune that blew up on some tasks without overflowing,
+the figures' rule) is shown as "blew up" with its median and is not compared. `training tasks`
 is what one run trained on. Step sizes of `scratch`, `scratch_deep`, `pretrained`, `oracle` and the REML
 rows were tuned for each K on separate validation tasks (lowest mean query MSE over steps 1..{steps}).
 `oracle` sees the true amplitude and phase: its step-0 error is the floor. `scratch_deep` has REML's
@@ -575,6 +625,8 @@ def _brief(leaves: dict | None, step: int) -> str:
         median = leaves.get(f"median_step{step}")
         count = leaves[f"diverged_step{step}"]
         return f"median {_num(median)} ({count} diverged)" if median is not None else "diverged"
+    if leaves.get(f"blown_step{step}"):
+        return f"median {_num(leaves[f'median_step{step}'])} (blew up)"
     mean = leaves.get(f"mse_step{step}")
     return _num(mean) if mean is not None and math.isfinite(mean) else "diverged"
 
@@ -587,6 +639,8 @@ def status_rows(params: SinusoidParams, scores: dict, mixed_scores: dict) -> tup
     """The sinusoid rows of the report's status table, and what their headline cell is: the query MSE at
     the smallest K after 1 and the last step (Finn's Table 2 has K = 5 after 1, 5 and 10 steps)."""
     k, last = min(params.adaptation.shots), params.adaptation.steps
+    scores = mark_blowups(scores)
+    mixed_scores = {family: mark_blowups(by_method) for family, by_method in mixed_scores.items()}
     rows = []
     for m in params.evaluate_fewshot.methods:
         leaves = scores.get(m, {}).get(f"k{k}")

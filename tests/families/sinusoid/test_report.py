@@ -127,3 +127,27 @@ def test_a_blown_up_paired_difference_is_written_in_three_significant_digits():
     assert paired_word(-3.9247e26, 7.686e26) == "-3.92e+26 ± 7.69e+26 (level)"
     assert paired_word(0.5, 0.1) == "+0.500 ± 0.100 (higher)"
     assert paired_word(float("nan"), 0.1) == "not comparable (diverged on some task)"
+
+
+def test_a_finite_blow_up_is_shown_with_its_median_and_never_compared_as_in_the_figures():
+    """MAML on the mixture's sinusoids: a finite mean of 3.9e26 (a few tasks exploded without overflowing)
+    was printed as a mean and its paired difference called "level". Above 10x the worst mean before
+    adaptation, the figures' limit, the cell says it blew up and gives the median; nothing is compared."""
+    from reml.core.figures import log_limits
+    from reml.families.sinusoid.report import mark_blowups, mark_paired, paired_cell
+
+    scores = {"scratch": leaves(4.0, 3.9, 0.3), "maml": leaves(3.0, 3.9e26, 7.7e26, median10=0.187),
+              "reml_maskable": leaves(5.0, 3.5, 0.3)}  # fmt: skip
+    marked = mark_blowups(scores)
+    assert score_cell(marked["maml"]["k10"], 10, 600) == "blew up (mean 3.9e+26), median 0.187"
+    assert score_cell(marked["scratch"]["k10"], 10, 600) == "3.900 ± 0.300"
+    assert score_cell(mark_blowups({"m": leaves(4.0, 40.0, 1.0)})["m"]["k10"], 10, 600) == "40.000 ± 1.000"  # at 10x
+    assert log_limits([4.0, 3.0, 5.0], [3.9, 3.5, 3.9e26])[1] == 50.0  # the figures' top: the same limit
+    text = research_question_3({"sinusoid": marked}, "reml_maskable", 10, 10)
+    assert "maml (blew up, median 0.187)" in text and "ranks 1 of 2" in text
+    differences = {"reference": "reml_maskable", "maml": {"k10": {"diff_step10": -3.9e26, "ci95_step10": 7.7e26}},
+                   "scratch": {"k10": {"diff_step10": -0.4, "ci95_step10": 0.1}}}  # fmt: skip
+    paired = mark_paired(differences, marked)
+    assert paired_cell(paired["maml"]["k10"], 10) == "not comparable (blew up on some task)"
+    assert paired_cell(paired["scratch"]["k10"], 10) == "-0.400 ± 0.100 (lower)"
+    assert "(level)" not in research_question_4({"sinusoid": paired}, config.load(), 10)

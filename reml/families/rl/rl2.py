@@ -267,9 +267,11 @@ def trial_returns(
     states = (zeros, zeros.clone())
     returns = np.zeros((n, steps + 1))
     alive = np.ones(n, bool)
+    rows = torch.arange(n)
     while alive.any():
-        where = [(env.episode, env.t) for env in envs]
-        step_noise = torch.stack([noise[min(e, steps), i, min(t, horizon - 1)] for i, (e, t) in enumerate(where)])
+        episode = torch.tensor([min(env.episode, steps) for env in envs])  # an ended trial's index is unused
+        t = torch.tensor([min(env.t, horizon - 1) for env in envs])
+        step_noise = noise[episode, rows, t]  # one gather, not one indexing per trial
         action, new = _act(policy, obs, states, step_noise)
         keep = torch.as_tensor(alive, device=policy.device).view(1, n, 1)
         states = tuple(torch.where(keep, a, b) for a, b in zip(new, states, strict=True))
